@@ -1,0 +1,64 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+/**
+ * Every setting the process reads from its environment. Validated once at start; nothing else in the code reads
+ * `process.env`. The README lists the same variables.
+ */
+export const ConfigSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  DATA_DIR: Type.String({ minLength: 1, default: './data' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' },
+  ),
+  /** Largest request body accepted, in bytes. */
+  BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 10_485_760, default: 65_536 }),
+  /** How long a claimed task stays with the instance that claimed it before another may take it over. */
+  TASK_LEASE_SECONDS: Type.Integer({ minimum: 5, maximum: 3600, default: 60 }),
+  /** Polling fallback of the task worker when no NOTIFY arrives. */
+  TASK_POLL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 2000 }),
+  /** `false` runs an API-only instance that never claims tasks. */
+  WORKER_ENABLED: Type.Boolean({ default: true }),
+  /** Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed. */
+  TRUSTED_PROXIES: Type.String({ default: '' }),
+  /** Base URL clients use to reach this service (behind a proxy); defaults to http://HOST:PORT. */
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^/]+$' })),
+  /** Requests per minute and client IP on the API, per instance. */
+  RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1200 }),
+  /** Most live entries in one service's 2FA whitelist. */
+  WHITELIST_MAX_ENTRIES: Type.Integer({ minimum: 1, maximum: 100_000, default: 256 }),
+  /** Widest networks that may skip 2FA: shortest prefix accepted for IPv4 and for IPv6. */
+  WHITELIST_MIN_PREFIX_V4: Type.Integer({ minimum: 0, maximum: 32, default: 8 }),
+  WHITELIST_MIN_PREFIX_V6: Type.Integer({ minimum: 0, maximum: 128, default: 32 }),
+  /** Longest wait for in-flight requests and the current task on SIGTERM, in milliseconds. */
+  SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 25_000 }),
+});
+export type Config = Static<typeof ConfigSchema>;
+
+const booleans = new Set(['WORKER_ENABLED']);
+
+/** Reads and validates the configuration; throws one error that lists every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const value = env[key];
+    if (value === undefined || value === '') continue;
+    raw[key] = booleans.has(key) ? parseBoolean(value) : value;
+  }
+  const withDefaults = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw));
+  const errors = [...Value.Errors(ConfigSchema, withDefaults)];
+  if (errors.length > 0) {
+    const lines = errors.map((e) => `${e.path.slice(1) || '(root)'}: ${e.message}`);
+    throw new Error(`Invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  return withDefaults as Config;
+}
+
+function parseBoolean(value: string): unknown {
+  if (/^(1|true|yes|on)$/i.test(value)) return true;
+  if (/^(0|false|no|off)$/i.test(value)) return false;
+  return value;
+}

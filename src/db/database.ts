@@ -1,0 +1,138 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { PGliteDialect } from './pglite-dialect.js';
+import type { Database } from './types.js';
+import { acquireDataDirLock } from './data-dir-lock.js';
+
+export type Db = Kysely<Database>;
+
+/** One database, whichever engine is behind it: the app only ever sees `db` and `listen`. */
+export interface DatabaseHandle {
+  readonly db: Db;
+  readonly kind: 'pg' | 'pglite';
+  /** Calls `onNotify` for each NOTIFY on `channel` until the returned function is called. */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+  /** Embedded database only: a gzipped copy of its data folder (backups, test templates). */
+  dumpDataDir?(): Promise<Blob>;
+}
+
+export interface DatabaseOptions {
+  /** A postgres:// URL: use a real PostgreSQL through `pg`. */
+  databaseUrl?: string | undefined;
+  /** Folder for the embedded database; `memory://` keeps it in memory (tests). */
+  dataDir?: string | undefined;
+  /** A PGlite data-dir dump to start from (tests load a migrated template this way). */
+  loadDataDir?: Blob | File | undefined;
+  poolSize?: number;
+  log?: Logger;
+}
+
+// int8 (ids, counts) as numbers: every id this service hands out fits in 2^53.
+const INT8_OID = 20;
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
+  return options.databaseUrl ? openPostgres(options.databaseUrl, options) : openPglite(options);
+}
+
+function openPostgres(url: string, options: DatabaseOptions): DatabaseHandle {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    types,
+    application_name: 'pcc-2fa',
+    // never hang a request forever on a lost database
+    connectionTimeoutMillis: 10_000,
+    statement_timeout: 30_000,
+  });
+  pool.on('error', (err) => options.log?.error({ err }, 'idle database connection failed'));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const listeners = new Set<pg.Client>();
+
+  return {
+    db,
+    kind: 'pg',
+    async listen(channel, onNotify) {
+      // A dedicated connection: LISTEN must stay on one session. It reconnects after a failure; the worker's
+      // polling covers notifications lost meanwhile.
+      let client: pg.Client | undefined;
+      let stopped = false;
+      const connect = async (): Promise<void> => {
+        const c = new pg.Client({ connectionString: url, types, application_name: 'pcc-2fa-listen' });
+        c.on('notification', (msg) => {
+          if (msg.channel === channel) onNotify(msg.payload ?? '');
+        });
+        c.on('error', (err) => {
+          options.log?.warn({ err }, 'LISTEN connection lost, reconnecting');
+          listeners.delete(c);
+          c.end().catch(() => undefined);
+          if (!stopped) setTimeout(() => void connect().catch(() => undefined), 1000).unref();
+        });
+        await c.connect();
+        await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+        if (stopped) {
+          await c.end();
+          return;
+        }
+        client = c;
+        listeners.add(c);
+      };
+      await connect();
+      return async () => {
+        stopped = true;
+        if (client) {
+          listeners.delete(client);
+          await client.end().catch(() => undefined);
+        }
+      };
+    },
+    async close() {
+      await Promise.all([...listeners].map((c) => c.end().catch(() => undefined)));
+      await db.destroy();
+    },
+  };
+}
+
+async function openPglite(options: DatabaseOptions): Promise<DatabaseHandle> {
+  const dataDir = options.dataDir ?? './data';
+  let releaseLock = async (): Promise<void> => undefined;
+  let pglite: PGlite;
+  if (dataDir.startsWith('memory://')) {
+    pglite = new PGlite({ loadDataDir: options.loadDataDir });
+  } else {
+    const dir = path.resolve(dataDir);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // PGlite is one process's database: a second process on the same folder would corrupt it.
+    releaseLock = acquireDataDirLock(dir);
+    pglite = new PGlite({ dataDir: path.join(dir, 'pgdata'), loadDataDir: options.loadDataDir });
+  }
+  try {
+    await pglite.waitReady;
+  } catch (err) {
+    await releaseLock();
+    throw err;
+  }
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  return {
+    db,
+    kind: 'pglite',
+    async listen(channel, onNotify) {
+      return pglite.listen(channel, onNotify);
+    },
+    async close() {
+      await db.destroy();
+      await releaseLock();
+    },
+    async dumpDataDir() {
+      return pglite.dumpDataDir('gzip');
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import type { FastifyRequest } from 'fastify';
+import serviceRoutes from '../modules/services/routes.js';
+import taskRoutes from '../modules/tasks/routes.js';
+import whitelistRoutes from '../modules/whitelist/routes.js';
+import type { App, Principal } from './types.js';
+
+/** Decides who calls the API, or throws the OVH authentication error. Runs once per request, before any route. */
+export type Authenticate = (request: FastifyRequest) => Promise<Principal>;
+
+export interface ApiOptions {
+  authenticate: Authenticate;
+  /** The `/v1` copy is served but left out of the OpenAPI document, which would otherwise list every route twice. */
+  hideFromSpec?: boolean;
+}
+
+/**
+ * The OVH-compatible API, mounted once under `/1.0` and once under `/v1`. Authentication and the service-ownership
+ * check wrap every route here, as one layer: route code never deals with either.
+ */
+export async function api(app: App, options: ApiOptions) {
+  app.decorateRequest('principal', null as unknown as Principal);
+
+  if (options.hideFromSpec) {
+    app.addHook('onRoute', (route) => {
+      route.schema = { ...route.schema, hide: true };
+    });
+  }
+
+  app.addHook('preHandler', async (request) => {
+    request.principal = await options.authenticate(request);
+    const serviceName = (request.params as { serviceName?: string } | undefined)?.serviceName;
+    // A service of another account answers exactly like one that does not exist.
+    if (serviceName !== undefined) await app.services.services.require(serviceName, request.principal.accountId);
+  });
+
+  await app.register(serviceRoutes);
+  await app.register(whitelistRoutes);
+  await app.register(taskRoutes);
+}

@@ -1,0 +1,29 @@
+import type { FastifyInstance } from 'fastify';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The body exactly as received: OVH signatures are computed over these bytes. */
+    rawBody?: string;
+  }
+}
+
+/**
+ * JSON bodies are kept raw for signature checks and parsed here. An empty body is accepted (OVH's Node client sends
+ * `Content-Type: application/json` with no body on POSTs such as `enable`).
+ */
+export function registerJsonBody(app: FastifyInstance): void {
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body as string;
+    request.rawBody = text;
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      const error = new Error('Body is not valid JSON') as Error & { statusCode: number; code: string };
+      error.statusCode = 400;
+      error.code = 'FST_ERR_CTP_INVALID_JSON';
+      done(error, undefined);
+    }
+  });
+}

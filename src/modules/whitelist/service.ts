@@ -1,0 +1,191 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Clock } from '../../clock.js';
+import type { Database, WhitelistRow } from '../../db/types.js';
+import { badRequest, invalidField, whitelistNotFound } from '../../http/errors.js';
+import type { TaskDto } from '../../http/schemas.js';
+import { recordAudit } from '../audit/repository.js';
+import { lockService } from '../services/repository.js';
+import { insertTask } from '../tasks/repository.js';
+import { toTaskDto } from '../tasks/service.js';
+import { parseIpBlock, type IpBlockLimits } from './ip-block.js';
+import * as repo from './repository.js';
+
+export const WHITELIST_TASKS = {
+  add: 'addTwoFAWhitelist',
+  remove: 'removeTwoFAWhitelist',
+  change: 'changePropertiesTwoFAWhitelist',
+} as const;
+
+export interface WhitelistDto {
+  id: number;
+  ip: string;
+  cidrNetmask: number;
+  description: string;
+  state: WhitelistRow['state'];
+}
+
+/** Who asks, as recorded on tasks and audit events. */
+export interface Actor {
+  login: string | null;
+  ip: string | null;
+}
+
+export interface WhitelistLimits extends IpBlockLimits {
+  maxEntries: number;
+}
+
+export const toWhitelistDto = (row: WhitelistRow): WhitelistDto => ({
+  id: row.id,
+  ip: row.ip,
+  cidrNetmask: row.cidr_netmask,
+  description: row.description,
+  state: row.state,
+});
+
+const isUniqueViolation = (err: unknown) => (err as { code?: string } | null)?.code === '23505';
+
+export class WhitelistService {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly clock: Clock,
+    private readonly limits: WhitelistLimits,
+  ) {}
+
+  list(serviceName: string): Promise<number[]> {
+    return repo.listLiveIds(this.db, serviceName);
+  }
+
+  async get(serviceName: string, id: number): Promise<WhitelistDto> {
+    const row = await repo.findEntry(this.db, serviceName, id);
+    if (!row) throw whitelistNotFound(id);
+    return toWhitelistDto(row);
+  }
+
+  async add(serviceName: string, input: { ip: string; description: string }, actor: Actor): Promise<TaskDto> {
+    const block = parseIpBlock(input.ip, this.limits);
+    if ('error' in block) throw invalidField('ip', `${input.ip} ${block.error}`);
+    const network = `${block.ip}/${block.cidrNetmask}`;
+    try {
+      return await this.db.transaction().execute(async (trx) => {
+        // One writer per service at a time: the count below stays true until commit.
+        await lockService(trx, serviceName);
+        const existing = await repo.findLiveByNetwork(trx, serviceName, block.ip, block.cidrNetmask);
+        if (existing) throw duplicate(network, existing.id);
+        if ((await repo.countLive(trx, serviceName)) >= this.limits.maxEntries) {
+          throw badRequest(
+            `The 2FA whitelist of ${serviceName} already holds ${this.limits.maxEntries} entries, the most allowed`,
+          );
+        }
+        const now = this.clock.now();
+        const entry = await repo.insertEntry(trx, { serviceName, ...block, description: input.description, now });
+        const task = await this.task(
+          trx,
+          serviceName,
+          WHITELIST_TASKS.add,
+          `Add ${network} to the 2FA whitelist`,
+          entry,
+          actor,
+          now,
+        );
+        await this.audit(trx, serviceName, 'twoFAWhitelist.add', actor, entry, task.taskId);
+        return task;
+      });
+    } catch (err) {
+      // Two requests raced past the check above on different instances: the partial unique index decided.
+      if (isUniqueViolation(err)) throw duplicate(network);
+      throw err;
+    }
+  }
+
+  async remove(serviceName: string, id: number, actor: Actor): Promise<TaskDto> {
+    return this.db.transaction().execute(async (trx) => {
+      const entry = await repo.lockEntry(trx, serviceName, id);
+      if (!entry || entry.state === 'removed') throw whitelistNotFound(id);
+      if (entry.state === 'removing') throw badRequest(`The 2FA whitelist entry ${id} is already being removed`);
+      const now = this.clock.now();
+      await repo.updateEntry(trx, id, { state: 'removing', now });
+      const network = `${entry.ip}/${entry.cidr_netmask}`;
+      const task = await this.task(
+        trx,
+        serviceName,
+        WHITELIST_TASKS.remove,
+        `Remove ${network} from the 2FA whitelist`,
+        entry,
+        actor,
+        now,
+      );
+      await this.audit(trx, serviceName, 'twoFAWhitelist.remove', actor, entry, task.taskId);
+      return task;
+    });
+  }
+
+  async changeProperties(serviceName: string, id: number, input: { description?: string | undefined }, actor: Actor) {
+    return this.db.transaction().execute(async (trx) => {
+      const entry = await repo.lockEntry(trx, serviceName, id);
+      if (!entry || entry.state === 'removed') throw whitelistNotFound(id);
+      if (entry.state === 'removing') throw badRequest(`The 2FA whitelist entry ${id} is being removed and cannot be changed`);
+      const now = this.clock.now();
+      if (input.description !== undefined) await repo.updateEntry(trx, id, { description: input.description, now });
+      const network = `${entry.ip}/${entry.cidr_netmask}`;
+      const task = await this.task(
+        trx,
+        serviceName,
+        WHITELIST_TASKS.change,
+        `Change the properties of ${network} in the 2FA whitelist`,
+        entry,
+        actor,
+        now,
+      );
+      await this.audit(trx, serviceName, 'twoFAWhitelist.changeProperties', actor, entry, task.taskId, {
+        description: { from: entry.description, to: input.description ?? entry.description },
+      });
+      return task;
+    });
+  }
+
+  private async task(
+    trx: Transaction<Database>,
+    serviceName: string,
+    name: string,
+    description: string,
+    entry: WhitelistRow,
+    actor: Actor,
+    now: Date,
+  ): Promise<TaskDto> {
+    const row = await insertTask(trx, {
+      serviceName,
+      name,
+      type: 'twoFAWhitelist',
+      description,
+      createdBy: actor.login,
+      createdFrom: 'api',
+      executionDate: now,
+      network: `${entry.ip}/${entry.cidr_netmask}`,
+      payload: { whitelistId: entry.id },
+    });
+    return toTaskDto(row);
+  }
+
+  private audit(
+    trx: Transaction<Database>,
+    serviceName: string,
+    type: string,
+    actor: Actor,
+    entry: WhitelistRow,
+    taskId: number,
+    extra: Record<string, unknown> = {},
+  ) {
+    return recordAudit(trx, {
+      serviceName,
+      type,
+      actor: actor.login,
+      ip: actor.ip,
+      data: { whitelistId: entry.id, network: `${entry.ip}/${entry.cidr_netmask}`, taskId, ...extra },
+    });
+  }
+}
+
+function duplicate(network: string, id?: number) {
+  const which = id === undefined ? '' : ` (id ${id})`;
+  return invalidField('ip', `${network} is already in the 2FA whitelist${which}`);
+}

@@ -1,0 +1,49 @@
+import closeWithGrace from 'close-with-grace';
+import { buildApp } from './app.js';
+import { systemClock } from './clock.js';
+import { loadConfig } from './config.js';
+import { createLogger, loggerOptions } from './logger.js';
+import { openMigratedDatabase } from './runtime.js';
+import { taskHandlers } from './tasks/registry.js';
+import { TaskWorker } from './tasks/worker.js';
+
+/** The process: configuration, database, HTTP server, task worker, and a graceful stop on SIGTERM/SIGINT. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(78); // EX_CONFIG
+  }
+  const log = createLogger(config.LOG_LEVEL);
+  const handle = await openMigratedDatabase(config, log);
+  log.info({ database: handle.kind === 'pg' ? 'postgresql' : `embedded (${config.DATA_DIR})` }, 'database ready');
+
+  const app = await buildApp({ handle, config, logger: loggerOptions(config.LOG_LEVEL) });
+  const worker = new TaskWorker({
+    handle,
+    handlers: taskHandlers(),
+    clock: systemClock,
+    log: log.child({ component: 'worker' }),
+    leaseSeconds: config.TASK_LEASE_SECONDS,
+    pollMs: config.TASK_POLL_MS,
+  });
+
+  closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger: log }, async ({ signal, err }) => {
+    if (err) log.error({ err }, 'stopping after an uncaught error');
+    else log.info({ signal }, 'stopping: no new requests, finishing those in flight and the current task');
+    // app.close() stops accepting connections and waits for in-flight requests; the worker finishes its task.
+    await Promise.all([app.close(), worker.stop()]);
+    await handle.close();
+    log.info('stopped');
+  });
+
+  await app.listen({ port: config.PORT, host: config.HOST });
+  if (config.WORKER_ENABLED) await worker.start();
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`pcc-2fa failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,18 @@
+import type { Transaction } from 'kysely';
+import type { Database, TaskRow } from '../db/types.js';
+
+export interface TaskContext {
+  now: Date;
+}
+
+/**
+ * What the worker does for one task name. `apply` runs inside the transaction that marks the task `done`, so its
+ * change and the task's end commit together or not at all: a task is applied at most once, whatever crashes.
+ */
+export interface TaskHandler {
+  apply(trx: Transaction<Database>, task: TaskRow, ctx: TaskContext): Promise<void>;
+  /** Runs, in its own transaction, when `apply` failed: marks the object the task was about. */
+  onError?(trx: Transaction<Database>, task: TaskRow, ctx: TaskContext): Promise<void>;
+}
+
+export type TaskHandlers = ReadonlyMap<string, TaskHandler>;

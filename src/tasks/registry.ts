@@ -1,0 +1,7 @@
+import { whitelistTaskHandlers } from '../modules/whitelist/tasks.js';
+import type { TaskHandler, TaskHandlers } from './handlers.js';
+
+/** Every task name the worker knows, with its handler. */
+export function taskHandlers(): TaskHandlers {
+  return new Map<string, TaskHandler>([...whitelistTaskHandlers]);
+}

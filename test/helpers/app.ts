@@ -1,0 +1,71 @@
+import type { Test } from 'tap';
+import { buildApp, type AppDeps } from '../../src/app.js';
+import type { Clock } from '../../src/clock.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import type { DatabaseHandle } from '../../src/db/database.js';
+import type { App } from '../../src/http/types.js';
+import { ServicesService } from '../../src/modules/services/service.js';
+import { taskHandlers } from '../../src/tasks/registry.js';
+import { TaskWorker } from '../../src/tasks/worker.js';
+import pino from 'pino';
+import { freshDatabase } from './db.js';
+
+/** A clock the test moves by hand. */
+export class TestClock implements Clock {
+  #ms: number;
+  constructor(start = Date.parse('2026-11-28T10:00:00Z')) {
+    this.#ms = start;
+  }
+  now(): Date {
+    return new Date(this.#ms);
+  }
+  advance(ms: number): void {
+    this.#ms += ms;
+  }
+}
+
+export interface TestContext {
+  app: App;
+  handle: DatabaseHandle;
+  clock: TestClock;
+  config: Config;
+  /** A worker that is not started: the test calls `drain()` to run due tasks. */
+  worker: TaskWorker;
+  newWorker(id: string, leaseSeconds?: number): TaskWorker;
+  /** Creates an account (if new) and a service owned by it. */
+  newService(serviceName?: string, login?: string): Promise<string>;
+}
+
+let serviceCounter = 0;
+export const silentLog = pino({ level: 'silent' });
+
+/** A fresh app on a fresh database, torn down when the test ends. */
+export async function buildTestApp(
+  t: Test,
+  options: { env?: Record<string, string>; deps?: Partial<AppDeps> } = {},
+): Promise<TestContext> {
+  const { handle, drop } = await freshDatabase();
+  const config = loadConfig({ ...options.env });
+  const clock = new TestClock();
+  const app = await buildApp({ handle, config, clock, ...options.deps });
+  const newWorker = (id: string, leaseSeconds = config.TASK_LEASE_SECONDS) =>
+    new TaskWorker({ handle, handlers: taskHandlers(), clock, log: silentLog, leaseSeconds, pollMs: 60_000, workerId: id });
+  t.teardown(async () => {
+    await app.close();
+    await handle.close();
+    await drop();
+  });
+  const services = new ServicesService(handle.db, 'http://127.0.0.1:3000');
+  return {
+    app,
+    handle,
+    clock,
+    config,
+    worker: newWorker('test-worker'),
+    newWorker,
+    async newService(serviceName = `pcc-test-${++serviceCounter}`, login = 'owner') {
+      await services.create(serviceName, login);
+      return serviceName;
+    },
+  };
+}

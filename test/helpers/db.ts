@@ -1,0 +1,123 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
+import { MIGRATIONS_DIR, migrateToLatest } from '../../src/db/migrate.js';
+
+/**
+ * A fresh, migrated database for one test file. With TEST_DATABASE_URL (a PostgreSQL server) each file gets its own
+ * database cloned from a migrated template; without it, an in-memory PGlite loaded from a migrated snapshot.
+ * Either way no file sees another's rows.
+ */
+export const testDatabaseUrl = process.env.TEST_DATABASE_URL || undefined;
+export const engine = testDatabaseUrl ? 'pg' : 'pglite';
+
+const migrationsHash = (() => {
+  const h = createHash('sha256');
+  for (const f of fs.readdirSync(MIGRATIONS_DIR).sort()) h.update(f).update(fs.readFileSync(path.join(MIGRATIONS_DIR, f)));
+  return h.digest('hex').slice(0, 12);
+})();
+
+export async function freshDatabase(): Promise<{ handle: DatabaseHandle; url?: string; drop: () => Promise<void> }> {
+  return testDatabaseUrl ? freshPostgres(testDatabaseUrl) : freshPglite();
+}
+
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+async function withAdmin<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function freshPostgres(url: string) {
+  const template = `pcc_template_${migrationsHash}`;
+  await withAdmin(url, async (admin) => {
+    // One test file creates the template; the others wait on the lock, then find it.
+    await admin.query('SELECT pg_advisory_lock(hashtext($1))', [template]);
+    try {
+      const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [template]);
+      if (!rowCount) {
+        await admin.query(`CREATE DATABASE ${template}`);
+        const handle = await openDatabase({ databaseUrl: withDatabase(url, template), poolSize: 1 });
+        await migrateToLatest(handle.db);
+        await handle.close();
+      }
+    } finally {
+      await admin.query('SELECT pg_advisory_unlock(hashtext($1))', [template]);
+    }
+  });
+  const name = `pcc_test_${randomBytes(6).toString('hex')}`;
+  await withAdmin(url, async (admin) => {
+    // CREATE DATABASE … TEMPLATE fails while another file is cloning the same template: retry.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+        return;
+      } catch (err) {
+        if ((err as { code?: string }).code !== '55006' || attempt > 50) throw err;
+        await new Promise((r) => setTimeout(r, 50 + Math.random() * 150));
+      }
+    }
+  });
+  const dbUrl = withDatabase(url, name);
+  const handle = await openDatabase({ databaseUrl: dbUrl });
+  return {
+    handle,
+    url: dbUrl,
+    drop: async () => {
+      await withAdmin(url, (admin) => admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    },
+  };
+}
+
+async function pgliteTemplate(): Promise<Blob> {
+  const file = path.join(os.tmpdir(), `pcc-2fa-pglite-template-${migrationsHash}.tar.gz`);
+  if (!fs.existsSync(file)) {
+    const lock = `${file}.lock`;
+    let mine = false;
+    try {
+      fs.mkdirSync(lock);
+      mine = true;
+    } catch {
+      // another test file builds it
+    }
+    if (mine) {
+      try {
+        const handle = await openDatabase({ dataDir: 'memory://' });
+        await migrateToLatest(handle.db);
+        if (!handle.dumpDataDir) throw new Error('not a PGlite handle');
+        const dump = await handle.dumpDataDir();
+        const tmp = `${file}.${process.pid}`;
+        fs.writeFileSync(tmp, Buffer.from(await dump.arrayBuffer()));
+        fs.renameSync(tmp, file);
+        await handle.close();
+      } finally {
+        fs.rmSync(lock, { recursive: true, force: true });
+      }
+    } else {
+      const deadline = Date.now() + 120_000;
+      while (!fs.existsSync(file)) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${file}`);
+        if (!fs.existsSync(lock)) return pgliteTemplate();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+  return new Blob([fs.readFileSync(file)]);
+}
+
+async function freshPglite() {
+  const handle = await openDatabase({ dataDir: 'memory://', loadDataDir: await pgliteTemplate() });
+  return { handle, drop: async () => undefined };
+}
