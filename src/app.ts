@@ -17,16 +17,23 @@ import { openApiOptions } from './http/openapi.js';
 import { ServicesService } from './modules/services/service.js';
 import { TaskService } from './modules/tasks/service.js';
 import { WhitelistService } from './modules/whitelist/service.js';
+import { ovhAuthenticator } from './auth/authenticate.js';
+import { AuthService } from './auth/service.js';
+import validationPage from './auth/validation-page.js';
+import { SecretBox } from './security/secret-box.js';
+import { randomBytes } from 'node:crypto';
 
 export interface AppServices {
   services: ServicesService;
   whitelist: WhitelistService;
   tasks: TaskService;
+  auth: AuthService;
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     services: AppServices;
+    clock: Clock;
   }
 }
 
@@ -36,15 +43,22 @@ export interface AppDeps {
   clock?: Clock;
   /** Fastify's `logger` option: pino options, or `false` (tests). */
   logger?: FastifyServerOptions['logger'];
+  /**
+   * Seals stored secrets; the server passes the configured keys (`secretBoxFor` in runtime.ts). Without one, a
+   * random key that dies with the process: fine for tests and tools, never for data that must outlive it.
+   */
+  secretBox?: SecretBox;
+  /** Replaces OVH's authentication (tests of routes that are not about authentication use `operatorAccess`). */
   authenticate?: Authenticate;
   https?: { key: Buffer; cert: Buffer } | null;
 }
 
-/** The operator principal: sees every service. Used until signed calls are configured. */
-export const operatorAccess: Authenticate = async () => ({ accountId: null, login: null });
+/** The operator principal: sees every service. Never used by the server; tests and tools may. */
+export const operatorAccess: Authenticate = async () => ({ accountId: null, login: null, credentialId: null });
 
 export function publicUrlOf(config: Config): string {
-  return config.PUBLIC_URL ?? `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT}`;
+  const scheme = config.TLS_CERT ? 'https' : 'http';
+  return config.PUBLIC_URL ?? `${scheme}://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT}`;
 }
 
 /** Builds the whole app without listening: the server listens, tests inject. */
@@ -72,7 +86,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       minPrefixV6: config.WHITELIST_MIN_PREFIX_V6,
     }),
     tasks: new TaskService(handle.db, clock),
+    auth: new AuthService(handle.db, deps.secretBox ?? new SecretBox([{ id: 'ephemeral', key: randomBytes(32) }]), clock, {
+      timeWindowSeconds: config.AUTH_TIME_WINDOW_SECONDS,
+      oauthTokenTtlSeconds: config.OAUTH2_TOKEN_TTL_SECONDS,
+      credentialValidationSeconds: config.CREDENTIAL_VALIDATION_SECONDS,
+      publicUrl: config.PUBLIC_URL,
+    }),
   });
+  app.decorate('clock', clock);
 
   // Every response, errors and 404s included, carries the id that is also in its log line.
   app.addHook('onRequest', async (request, reply) => {
@@ -94,8 +115,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(healthRoutes, { handle });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  const authenticate = deps.authenticate ?? operatorAccess;
-  await app.register(api, { prefix: '/1.0', authenticate });
-  await app.register(api, { prefix: '/v1', authenticate, hideFromSpec: true });
+  await app.register(validationPage);
+  const authenticate = deps.authenticate ?? ovhAuthenticator(app.services.auth);
+  const apiOptions = { authenticate, publicUrl: config.PUBLIC_URL };
+  await app.register(api, { prefix: '/1.0', ...apiOptions });
+  await app.register(api, { prefix: '/v1', ...apiOptions, hideFromSpec: true });
   return app;
 }

@@ -1,39 +1,132 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { publicUrlOf } from './app.js';
+import { AuthService, VALIDITIES, type Validity } from './auth/service.js';
+import { systemClock } from './clock.js';
 import { loadConfig, type Config } from './config.js';
 import type { DatabaseHandle } from './db/database.js';
 import { ApiError } from './http/errors.js';
 import { createLogger } from './logger.js';
 import { ServicesService } from './modules/services/service.js';
-import { openMigratedDatabase } from './runtime.js';
+import { openMigratedDatabase, secretBoxFor } from './runtime.js';
+import { newMasterKeyText } from './security/secret-box.js';
+import { randomAlphanumeric } from './security/tokens.js';
+import { writeDevCert } from './dev-cert.js';
 
 const USAGE = `Usage: npm run cli -- <command>
 
 Commands:
-  migrate                                   apply pending database migrations
+  migrate                                         apply pending database migrations
   service create <serviceName> --account <login> [--description <text>]
-                                            create a service (and its account if new); prints JSON
+                                                  create a service (and its account if new)
+  account create <login> [--password-stdin]       create an account; without a password on stdin, a random one is
+                                                  made and printed once
+  account password <login>                        set an account's password, read from stdin
+  app create --account <login> [--name <name>]    create an OVH application: {applicationKey, applicationSecret}
+  credential validate <consumerKey> [--validity 1h|1d|30d|unlimited] [--account <login>]
+                                                  validate a pending consumer key as an operator
+  oauth-client create --account <login> [--name <name>]
+                                                  create an OAuth2 client: {clientId, clientSecret}
+  keys new                                        print a new SECRET_KEYS entry (no database needed)
+  keys rotate                                     re-seal stored secrets with the first key of SECRET_KEYS
+  dev-cert [--out <dir>]                          write a self-signed cert.pem and key.pem (default ./certs)
+
+Every command prints JSON on stdout. The embedded database is one process's at a time: stop the server first, or
+use DATABASE_URL.
 `;
 
-type Command = (handle: DatabaseHandle, config: Config, args: string[]) => Promise<unknown>;
-
-const commands: Record<string, Command> = {
-  migrate: async () => ({ migrated: true }),
-  'service create': async (handle, config, args) => {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { account: { type: 'string' }, description: { type: 'string' } },
-    });
-    const [serviceName] = positionals;
-    if (!serviceName || !values.account) throw new UsageError('service create needs <serviceName> and --account <login>');
-    const services = new ServicesService(handle.db, publicUrlOf(config));
-    const { created, service } = await services.create(serviceName, values.account, values.description ?? '');
-    return { created, account: values.account, ...services.toDto(service) };
-  },
-};
+interface Ctx {
+  handle: DatabaseHandle;
+  config: Config;
+  args: string[];
+  services: ServicesService;
+  auth: AuthService;
+}
+type Command =
+  { needsDb: false; run: (args: string[]) => Promise<unknown> } | { needsDb?: true; run: (ctx: Ctx) => Promise<unknown> };
 
 class UsageError extends Error {}
+
+const parse = <T extends Record<string, { type: 'string' | 'boolean' }>>(args: string[], options: T) =>
+  parseArgs({ args, allowPositionals: true, options, strict: true });
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) throw new UsageError('the password is read from standard input: pipe it in');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+}
+
+const commands: Record<string, Command> = {
+  migrate: { run: async () => ({ migrated: true }) },
+  'service create': {
+    run: async ({ args, services }) => {
+      const { values, positionals } = parse(args, { account: { type: 'string' }, description: { type: 'string' } });
+      const [serviceName] = positionals;
+      if (!serviceName || !values.account) throw new UsageError('service create needs <serviceName> and --account <login>');
+      const { created, service } = await services.create(serviceName, values.account, values.description ?? '');
+      return { created, account: values.account, ...services.toDto(service) };
+    },
+  },
+  'account create': {
+    run: async ({ args, services, auth }) => {
+      const { values, positionals } = parse(args, { 'password-stdin': { type: 'boolean' } });
+      const [login] = positionals;
+      if (!login) throw new UsageError('account create needs <login>');
+      const generated = !values['password-stdin'];
+      const password = generated ? randomAlphanumeric(20) : await readStdin();
+      await services.ensureAccount(login);
+      await auth.setPassword(login, password);
+      return generated ? { login, password } : { login };
+    },
+  },
+  'account password': {
+    run: async ({ args, auth }) => {
+      const [login] = parse(args, {}).positionals;
+      if (!login) throw new UsageError('account password needs <login>');
+      await auth.setPassword(login, await readStdin());
+      return { login, passwordChanged: true };
+    },
+  },
+  'app create': {
+    run: async ({ args, auth }) => {
+      const { values } = parse(args, { account: { type: 'string' }, name: { type: 'string' } });
+      if (!values.account) throw new UsageError('app create needs --account <login>');
+      return auth.createApplication(values.account, values.name ?? '');
+    },
+  },
+  'credential validate': {
+    run: async ({ args, auth }) => {
+      const { values, positionals } = parse(args, { validity: { type: 'string' }, account: { type: 'string' } });
+      const [consumerKey] = positionals;
+      if (!consumerKey) throw new UsageError('credential validate needs <consumerKey>');
+      const validity = (values.validity ?? 'unlimited') as Validity;
+      if (!(validity in VALIDITIES)) throw new UsageError(`--validity is one of ${Object.keys(VALIDITIES).join(', ')}`);
+      return auth.validateByOperator(consumerKey, validity, values.account);
+    },
+  },
+  'oauth-client create': {
+    run: async ({ args, auth }) => {
+      const { values } = parse(args, { account: { type: 'string' }, name: { type: 'string' } });
+      if (!values.account) throw new UsageError('oauth-client create needs --account <login>');
+      return auth.createOauthClient(values.account, values.name ?? '');
+    },
+  },
+  'keys new': { needsDb: false, run: async () => ({ SECRET_KEYS: newMasterKeyText() }) },
+  'keys rotate': { run: async ({ auth }) => ({ resealedApplicationSecrets: await auth.resealApplicationSecrets() }) },
+  'dev-cert': {
+    needsDb: false,
+    run: async (args) => {
+      const { values } = parse(args, { out: { type: 'string' } });
+      const dir = path.resolve(values.out ?? 'certs');
+      fs.mkdirSync(dir, { recursive: true });
+      return writeDevCert(dir);
+    },
+  },
+};
 
 async function main(argv: string[]): Promise<number> {
   const name = [argv.slice(0, 2).join(' '), argv[0] ?? ''].find((n) => n in commands);
@@ -41,12 +134,27 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(USAGE);
     return argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' ? 0 : 64;
   }
-  const config = loadConfig();
-  // Logs go to stderr so that stdout stays pure JSON for scripts.
-  const log = createLogger(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL, true);
-  const handle = await openMigratedDatabase(config, log);
+  const command = commands[name]!;
+  const args = argv.slice(name.split(' ').length);
+  let handle: DatabaseHandle | undefined;
   try {
-    const result = await commands[name]!(handle, config, argv.slice(name.split(' ').length));
+    let result: unknown;
+    if (command.needsDb === false) {
+      result = await command.run(args);
+    } else {
+      const config = loadConfig();
+      // Logs go to stderr so that stdout stays pure JSON for scripts.
+      const log = createLogger(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL, true);
+      handle = await openMigratedDatabase(config, log);
+      const auth = new AuthService(handle.db, secretBoxFor(config, log), systemClock, {
+        timeWindowSeconds: config.AUTH_TIME_WINDOW_SECONDS,
+        oauthTokenTtlSeconds: config.OAUTH2_TOKEN_TTL_SECONDS,
+        credentialValidationSeconds: config.CREDENTIAL_VALIDATION_SECONDS,
+        publicUrl: config.PUBLIC_URL,
+      });
+      const services = new ServicesService(handle.db, publicUrlOf(config));
+      result = await command.run({ handle, config, args, services, auth });
+    }
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     return 0;
   } catch (err) {
@@ -54,13 +162,14 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`${err.message}\n\n${USAGE}`);
       return 64;
     }
-    if (err instanceof ApiError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const code = (err as { code?: string }).code ?? '';
+    if (err instanceof ApiError || code.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`${(err as Error).message}\n`);
       return 65;
     }
     throw err;
   } finally {
-    await handle.close();
+    await handle?.close();
   }
 }
 

@@ -33,12 +33,28 @@ export const ConfigSchema = Type.Object({
   /** Widest networks that may skip 2FA: shortest prefix accepted for IPv4 and for IPv6. */
   WHITELIST_MIN_PREFIX_V4: Type.Integer({ minimum: 0, maximum: 32, default: 8 }),
   WHITELIST_MIN_PREFIX_V6: Type.Integer({ minimum: 0, maximum: 128, default: 32 }),
+  /**
+   * Keys that seal stored secrets (AES-256-GCM): `id:base64(32 bytes)[,id:base64…]`, the first seals, all open.
+   * Required with DATABASE_URL; on the embedded database a key is made once in DATA_DIR when unset.
+   */
+  SECRET_KEYS: Type.Optional(Type.String({ minLength: 1 })),
+  /** Accepted clock difference of a signed call's X-Ovh-Timestamp, in seconds. */
+  AUTH_TIME_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 3600, default: 180 }),
+  /** Lifetime of an OAuth2 bearer token. */
+  OAUTH2_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 86_400, default: 3600 }),
+  /** How long a requested consumer key waits for validation before it expires. */
+  CREDENTIAL_VALIDATION_SECONDS: Type.Integer({ minimum: 60, maximum: 604_800, default: 86_400 }),
+  /** PEM certificate and key files: both set, the server speaks HTTPS only. */
+  TLS_CERT: Type.Optional(Type.String({ minLength: 1 })),
+  TLS_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  /** Create the demo account, service and OAuth2 client on a database with no account (default: on the embedded database only). */
+  SEED_DEMO: Type.Optional(Type.Boolean()),
   /** Longest wait for in-flight requests and the current task on SIGTERM, in milliseconds. */
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 25_000 }),
 });
 export type Config = Static<typeof ConfigSchema>;
 
-const booleans = new Set(['WORKER_ENABLED']);
+const booleans = new Set(['WORKER_ENABLED', 'SEED_DEMO']);
 
 /** Reads and validates the configuration; throws one error that lists every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -54,7 +70,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const lines = errors.map((e) => `${e.path.slice(1) || '(root)'}: ${e.message}`);
     throw new Error(`Invalid configuration:\n  ${lines.join('\n  ')}`);
   }
-  return withDefaults as Config;
+  const config = withDefaults as Config;
+  if (Boolean(config.TLS_CERT) !== Boolean(config.TLS_KEY)) {
+    throw new Error('Invalid configuration:\n  TLS_CERT and TLS_KEY go together: set both or neither');
+  }
+  return config;
 }
 
 function parseBoolean(value: string): unknown {

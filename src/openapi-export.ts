@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { buildApp } from './app.js';
 import { loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
+import { SecretBox } from './security/secret-box.js';
+import { randomBytes } from 'node:crypto';
 
 /**
  * Writes the OpenAPI document the code generates to openapi/openapi.json, or with `--check` fails when the committed
@@ -15,7 +17,8 @@ export async function generateOpenApi(): Promise<string> {
   // The routes only need a handle to be built; no query runs.
   const handle = await openDatabase({ dataDir: 'memory://' });
   try {
-    const app = await buildApp({ handle, config: loadConfig({}) });
+    const secretBox = new SecretBox([{ id: 'openapi', key: randomBytes(32) }]);
+    const app = await buildApp({ handle, config: loadConfig({}), secretBox });
     await app.ready();
     const text = `${JSON.stringify(app.swagger(), null, 2)}\n`;
     await app.close();

@@ -1,9 +1,10 @@
 import closeWithGrace from 'close-with-grace';
-import { buildApp } from './app.js';
+import { buildApp, publicUrlOf } from './app.js';
 import { systemClock } from './clock.js';
 import { loadConfig } from './config.js';
 import { createLogger, loggerOptions } from './logger.js';
-import { openMigratedDatabase } from './runtime.js';
+import { openMigratedDatabase, secretBoxFor, tlsOptions } from './runtime.js';
+import { demoBanner, seedDemo } from './seed.js';
 import { taskHandlers } from './tasks/registry.js';
 import { TaskWorker } from './tasks/worker.js';
 
@@ -20,7 +21,15 @@ async function main(): Promise<void> {
   const handle = await openMigratedDatabase(config, log);
   log.info({ database: handle.kind === 'pg' ? 'postgresql' : `embedded (${config.DATA_DIR})` }, 'database ready');
 
-  const app = await buildApp({ handle, config, logger: loggerOptions(config.LOG_LEVEL) });
+  const app = await buildApp({
+    handle,
+    config,
+    logger: loggerOptions(config.LOG_LEVEL),
+    secretBox: secretBoxFor(config, log),
+    https: tlsOptions(config),
+  });
+  const seed =
+    (config.SEED_DEMO ?? !config.DATABASE_URL) ? await seedDemo(handle.db, app.services.services, app.services.auth) : undefined;
   const worker = new TaskWorker({
     handle,
     handlers: taskHandlers(),
@@ -41,6 +50,8 @@ async function main(): Promise<void> {
 
   await app.listen({ port: config.PORT, host: config.HOST });
   if (config.WORKER_ENABLED) await worker.start();
+  // Straight to the terminal, once, never through the logger: it holds a password and a client secret.
+  if (seed) process.stdout.write(demoBanner(seed, publicUrlOf(config)));
 }
 
 main().catch((err: unknown) => {

@@ -7,7 +7,59 @@ type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefine
 export interface AccountTable {
   account_id: Generated<number>;
   login: string;
+  password_hash: string | null;
   created_at: Generated<Date>;
+}
+
+export interface ApplicationTable {
+  application_id: Generated<number>;
+  account_id: number;
+  application_key: string;
+  secret_ciphertext: string;
+  name: Generated<string>;
+  created_at: Generated<Date>;
+  revoked_at: NullableTimestamp;
+}
+
+export type CredentialState = 'pendingValidation' | 'validated' | 'refused' | 'expired';
+export interface AccessRule {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
+  path: string;
+}
+
+export interface CredentialTable {
+  credential_id: Generated<number>;
+  application_id: number;
+  account_id: number | null;
+  consumer_key_hash: Buffer;
+  validation_token_hash: Buffer | null;
+  state: CredentialState;
+  rules: ColumnType<AccessRule[], string, string>;
+  allowed_ips: ColumnType<string[] | null, string | null, string | null>;
+  redirection: string | null;
+  created_at: Generated<Date>;
+  validation_expires_at: Timestamp;
+  validated_at: NullableTimestamp;
+  expires_at: NullableTimestamp;
+  last_use: NullableTimestamp;
+  revoked_at: NullableTimestamp;
+}
+
+export interface OauthClientTable {
+  client_id: string;
+  account_id: number;
+  secret_hash: Buffer;
+  name: Generated<string>;
+  created_at: Generated<Date>;
+  revoked_at: NullableTimestamp;
+}
+
+export interface OauthTokenTable {
+  token_hash: Buffer;
+  client_id: string;
+  account_id: number;
+  created_at: Generated<Date>;
+  expires_at: Timestamp;
 }
 
 export interface ServiceTable {
@@ -101,6 +153,10 @@ export interface Database {
   two_fa_whitelist: TwoFaWhitelistTable;
   task: TaskTable;
   audit_event: AuditEventTable;
+  application: ApplicationTable;
+  credential: CredentialTable;
+  oauth_client: OauthClientTable;
+  oauth_token: OauthTokenTable;
 }
 
 export type ServiceRow = Selectable<ServiceTable>;

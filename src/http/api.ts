@@ -3,12 +3,16 @@ import serviceRoutes from '../modules/services/routes.js';
 import taskRoutes from '../modules/tasks/routes.js';
 import whitelistRoutes from '../modules/whitelist/routes.js';
 import type { App, Principal } from './types.js';
+import authRoutes from '../auth/routes.js';
+import oauth2Routes from '../auth/oauth2.js';
+import { serviceNotFound } from './errors.js';
 
 /** Decides who calls the API, or throws the OVH authentication error. Runs once per request, before any route. */
 export type Authenticate = (request: FastifyRequest) => Promise<Principal>;
 
 export interface ApiOptions {
   authenticate: Authenticate;
+  publicUrl: string | undefined;
   /** The `/v1` copy is served but left out of the OpenAPI document, which would otherwise list every route twice. */
   hideFromSpec?: boolean;
 }
@@ -30,9 +34,14 @@ export async function api(app: App, options: ApiOptions) {
     request.principal = await options.authenticate(request);
     const serviceName = (request.params as { serviceName?: string } | undefined)?.serviceName;
     // A service of another account answers exactly like one that does not exist.
-    if (serviceName !== undefined) await app.services.services.require(serviceName, request.principal.accountId);
+    if (serviceName !== undefined) {
+      if (request.principal.anonymous) throw serviceNotFound();
+      await app.services.services.require(serviceName, request.principal.accountId);
+    }
   });
 
+  await app.register(authRoutes, { publicUrl: options.publicUrl });
+  await app.register(oauth2Routes);
   await app.register(serviceRoutes);
   await app.register(whitelistRoutes);
   await app.register(taskRoutes);

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { OvhAuthError } from '../auth/errors.js';
 import { ApiError, type OvhErrorClass } from './errors.js';
 
 type ValidationIssue = NonNullable<FastifyError['validation']>[number];
@@ -7,6 +8,8 @@ type ValidationIssue = NonNullable<FastifyError['validation']>[number];
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof ApiError) return send(reply, error.statusCode, error.ovhClass, error.message);
+    if (error instanceof OvhAuthError)
+      return reply.code(error.statusCode).type('application/json; charset=utf-8').send(error.toBody());
     if (error.validation) {
       return send(reply, 400, 'Client::BadRequest', validationMessage(error.validation, error.validationContext));
     }

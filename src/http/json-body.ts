@@ -26,4 +26,9 @@ export function registerJsonBody(app: FastifyInstance): void {
       done(error, undefined);
     }
   });
+  // HTML forms (the consumer-key validation page) and OAuth2 token requests.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (request, body, done) => {
+    request.rawBody = body as string;
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
 }

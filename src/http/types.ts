@@ -20,6 +20,10 @@ export type App = FastifyInstance<
 export interface Principal {
   accountId: number | null;
   login: string | null;
+  /** The consumer key's credential when the call was signed; null for a bearer token or an operator. */
+  credentialId?: number | null;
+  /** A route open without authentication (`/auth/time`): no account at all. */
+  anonymous?: boolean;
 }
 
 declare module 'fastify' {

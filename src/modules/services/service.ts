@@ -54,6 +54,13 @@ export class ServicesService {
     };
   }
 
+  /** Operator command: creates the account if it is new. */
+  async ensureAccount(login: string): Promise<void> {
+    if (!LOGIN_PATTERN.test(login))
+      throw badRequest('[account] must be 2 to 63 lowercase letters, digits, dots, dashes or underscores');
+    await this.db.transaction().execute((trx) => repo.findOrCreateAccount(trx, login));
+  }
+
   /** Operator command: creates the account if it is new, then the service. */
   async create(serviceName: string, login: string, description = ''): Promise<{ created: boolean; service: ServiceRow }> {
     if (!SERVICE_NAME_PATTERN.test(serviceName)) {

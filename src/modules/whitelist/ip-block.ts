@@ -25,19 +25,22 @@ export function parseIpBlock(input: string, limits: IpBlockLimits): IpBlock | { 
   if (ipaddr.IPv4.isValidFourPartDecimal(address)) parsed = ipaddr.IPv4.parse(address);
   else if (address.includes(':') && ipaddr.IPv6.isValid(address)) parsed = ipaddr.IPv6.parse(address);
   else return { error: 'is not an IP address or network' };
-  // ::ffff:a.b.c.d is an IPv4 address: store it as one so that one host has one spelling.
-  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
-    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
-  }
+  // ::ffff:a.b.c.d is an IPv4 address: store it as one so that one host has one spelling. Its prefix, if any, is an
+  // IPv6 prefix: /120 is the IPv4 /24, and one shorter than /96 reaches beyond the IPv4-mapped range.
+  const mapped = parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress();
+  if (mapped) parsed = (parsed as ipaddr.IPv6).toIPv4Address();
   const family = parsed.kind() === 'ipv4' ? 4 : 6;
   const maxPrefix = family === 4 ? 32 : 128;
 
   let cidrNetmask = maxPrefix;
   if (prefixText !== undefined) {
-    if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > maxPrefix) {
-      return { error: `has an invalid prefix length (0 to ${maxPrefix} for IPv${family})` };
+    const [low, high] = mapped ? [96, 128] : [0, maxPrefix];
+    if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) < low || Number(prefixText) > high) {
+      return {
+        error: `has an invalid prefix length (${low} to ${high} for ${mapped ? 'an IPv4-mapped address' : `IPv${family}`})`,
+      };
     }
-    cidrNetmask = Number(prefixText);
+    cidrNetmask = Number(prefixText) - (mapped ? 96 : 0);
   }
   const minPrefix = family === 4 ? limits.minPrefixV4 : limits.minPrefixV6;
   if (cidrNetmask < minPrefix) {
