@@ -20,6 +20,11 @@ import { WhitelistService } from './modules/whitelist/service.js';
 import { ovhAuthenticator } from './auth/authenticate.js';
 import { AuthService } from './auth/service.js';
 import validationPage from './auth/validation-page.js';
+import { OperationService } from './modules/operations/service.js';
+import { UsersService } from './modules/users/service.js';
+import secureRoutes from './secure/routes.js';
+import { SecureService } from './secure/service.js';
+import { Lockout } from './security/lockout.js';
 import { SecretBox } from './security/secret-box.js';
 import { randomBytes } from 'node:crypto';
 
@@ -28,6 +33,9 @@ export interface AppServices {
   whitelist: WhitelistService;
   tasks: TaskService;
   auth: AuthService;
+  users: UsersService;
+  operations: OperationService;
+  secure: SecureService;
 }
 
 declare module 'fastify' {
@@ -78,7 +86,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   if (deps.https) Object.assign(options, { https: deps.https });
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
 
+  const box = deps.secretBox ?? new SecretBox([{ id: 'ephemeral', key: randomBytes(32) }]);
+  const operations = new OperationService(handle.db, box, clock);
+  const users = new UsersService(handle.db, box, clock, operations);
   app.decorate('services', {
+    users,
+    operations,
+    secure: new SecureService(handle.db, box, clock, new Lockout(handle.db, clock), users, operations),
     services: new ServicesService(handle.db, publicUrlOf(config)),
     whitelist: new WhitelistService(handle.db, clock, {
       maxEntries: config.WHITELIST_MAX_ENTRIES,
@@ -86,7 +100,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       minPrefixV6: config.WHITELIST_MIN_PREFIX_V6,
     }),
     tasks: new TaskService(handle.db, clock),
-    auth: new AuthService(handle.db, deps.secretBox ?? new SecretBox([{ id: 'ephemeral', key: randomBytes(32) }]), clock, {
+    auth: new AuthService(handle.db, box, clock, {
       timeWindowSeconds: config.AUTH_TIME_WINDOW_SECONDS,
       oauthTokenTtlSeconds: config.OAUTH2_TOKEN_TTL_SECONDS,
       credentialValidationSeconds: config.CREDENTIAL_VALIDATION_SECONDS,
@@ -116,6 +130,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(validationPage);
+  await app.register(secureRoutes);
   const authenticate = deps.authenticate ?? ovhAuthenticator(app.services.auth);
   const apiOptions = { authenticate, publicUrl: config.PUBLIC_URL };
   await app.register(api, { prefix: '/1.0', ...apiOptions });

@@ -49,6 +49,18 @@ export const ConfigSchema = Type.Object({
   TLS_KEY: Type.Optional(Type.String({ minLength: 1 })),
   /** Create the demo account, service and OAuth2 client on a database with no account (default: on the embedded database only). */
   SEED_DEMO: Type.Optional(Type.Boolean()),
+  /** Where SMS and e-mails go: `log` (standard output, development), `webhook` (POST JSON), `ovh` (OVH's SMS API). */
+  SMS_PROVIDER: Type.Optional(Type.Union([Type.Literal('log'), Type.Literal('webhook'), Type.Literal('ovh')])),
+  SMS_WEBHOOK_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /** HMAC-SHA256 key of the webhook's X-Pcc-Signature header; 16 characters at least. */
+  SMS_WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: 16 })),
+  OVH_SMS_ENDPOINT: Type.String({ pattern: '^https?://', default: 'https://eu.api.ovh.com/1.0' }),
+  OVH_SMS_APPLICATION_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  OVH_SMS_APPLICATION_SECRET: Type.Optional(Type.String({ minLength: 1 })),
+  OVH_SMS_CONSUMER_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  /** The OVH SMS account, e.g. sms-ab12345-1. */
+  OVH_SMS_SERVICE_NAME: Type.Optional(Type.String({ minLength: 1 })),
+  OVH_SMS_SENDER: Type.Optional(Type.String({ minLength: 1, maxLength: 11 })),
   /** Longest wait for in-flight requests and the current task on SIGTERM, in milliseconds. */
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 25_000 }),
 });
@@ -71,9 +83,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`Invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const config = withDefaults as Config;
-  if (Boolean(config.TLS_CERT) !== Boolean(config.TLS_KEY)) {
-    throw new Error('Invalid configuration:\n  TLS_CERT and TLS_KEY go together: set both or neither');
+  const problems: string[] = [];
+  if (Boolean(config.TLS_CERT) !== Boolean(config.TLS_KEY))
+    problems.push('TLS_CERT and TLS_KEY go together: set both or neither');
+  if (config.SMS_PROVIDER === 'webhook' && (!config.SMS_WEBHOOK_URL || !config.SMS_WEBHOOK_SECRET)) {
+    problems.push('SMS_PROVIDER=webhook needs SMS_WEBHOOK_URL and SMS_WEBHOOK_SECRET');
   }
+  if (
+    config.SMS_PROVIDER === 'ovh' &&
+    !(
+      config.OVH_SMS_APPLICATION_KEY &&
+      config.OVH_SMS_APPLICATION_SECRET &&
+      config.OVH_SMS_CONSUMER_KEY &&
+      config.OVH_SMS_SERVICE_NAME
+    )
+  ) {
+    problems.push(
+      'SMS_PROVIDER=ovh needs OVH_SMS_APPLICATION_KEY, OVH_SMS_APPLICATION_SECRET, OVH_SMS_CONSUMER_KEY and OVH_SMS_SERVICE_NAME',
+    );
+  }
+  if (problems.length > 0) throw new Error(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   return config;
 }
 

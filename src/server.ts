@@ -5,6 +5,9 @@ import { loadConfig } from './config.js';
 import { createLogger, loggerOptions } from './logger.js';
 import { openMigratedDatabase, secretBoxFor, tlsOptions } from './runtime.js';
 import { demoBanner, seedDemo } from './seed.js';
+import os from 'node:os';
+import { OutboxDrainer } from './notify/outbox.js';
+import { senderFor } from './notify/provider.js';
 import { taskHandlers } from './tasks/registry.js';
 import { TaskWorker } from './tasks/worker.js';
 
@@ -21,20 +24,26 @@ async function main(): Promise<void> {
   const handle = await openMigratedDatabase(config, log);
   log.info({ database: handle.kind === 'pg' ? 'postgresql' : `embedded (${config.DATA_DIR})` }, 'database ready');
 
-  const app = await buildApp({
-    handle,
-    config,
-    logger: loggerOptions(config.LOG_LEVEL),
-    secretBox: secretBoxFor(config, log),
-    https: tlsOptions(config),
-  });
+  const secretBox = secretBoxFor(config, log);
+  const sender = senderFor(config);
+  const app = await buildApp({ handle, config, logger: loggerOptions(config.LOG_LEVEL), secretBox, https: tlsOptions(config) });
   const seed =
     (config.SEED_DEMO ?? !config.DATABASE_URL) ? await seedDemo(handle.db, app.services.services, app.services.auth) : undefined;
+  const workerLog = log.child({ component: 'worker' });
+  const workerId = `${os.hostname()}:${process.pid}`;
+  const outbox = new OutboxDrainer(handle.db, secretBox, sender, workerLog, workerId);
   const worker = new TaskWorker({
     handle,
     handlers: taskHandlers(),
     clock: systemClock,
-    log: log.child({ component: 'worker' }),
+    box: secretBox,
+    workerId,
+    log: workerLog,
+    // After the tasks: expired operations cancel their tasks, then queued messages leave.
+    housekeeping: async () => {
+      await app.services.operations.expireDue();
+      await outbox.drain(() => systemClock.now());
+    },
     leaseSeconds: config.TASK_LEASE_SECONDS,
     pollMs: config.TASK_POLL_MS,
   });

@@ -28,9 +28,23 @@ export default async function oauth2Routes(app: App) {
       ),
       response: { 200: TokenResponse, 400: OAuthError, 401: OAuthError },
     },
+    // A body that does not parse or validate is RFC 6749's invalid_request too (the app's `{class, message}` does not
+    // fit the 400 schema above, and turned into `{"error":"Bad Request"}`); anything else goes to the app's handler.
+    errorHandler: (error, _request, reply) => {
+      if (error.validation || error.statusCode === 400) {
+        return reply.code(400).header('Cache-Control', 'no-store').header('Pragma', 'no-cache').send({
+          error: 'invalid_request',
+          error_description: 'Send grant_type, client_id and client_secret as a form or JSON body',
+        });
+      }
+      throw error;
+    },
     handler: async (request, reply) => {
       reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
       const body = request.body ?? {};
+      if (!body.grant_type) {
+        return reply.code(400).send({ error: 'invalid_request', error_description: 'grant_type is required' });
+      }
       if (body.grant_type !== 'client_credentials') {
         return reply
           .code(400)
@@ -43,8 +57,14 @@ export default async function oauth2Routes(app: App) {
         const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
         const colon = decoded.indexOf(':');
         if (colon > 0) {
-          clientId = decodeURIComponent(decoded.slice(0, colon));
-          clientSecret = decodeURIComponent(decoded.slice(colon + 1));
+          try {
+            clientId = decodeURIComponent(decoded.slice(0, colon));
+            clientSecret = decodeURIComponent(decoded.slice(colon + 1));
+          } catch {
+            // a malformed %-escape threw a URIError: a 500 before
+            reply.header('WWW-Authenticate', 'Basic realm="pcc-2fa"');
+            return reply.code(401).send({ error: 'invalid_client', error_description: 'Malformed HTTP Basic credentials' });
+          }
         }
       }
       if (!clientId || !clientSecret) {

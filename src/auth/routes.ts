@@ -39,10 +39,12 @@ export const ApiCredential = Type.Object(
   { $id: 'auth.ApiCredential', title: 'auth.ApiCredential' },
 );
 
+// Authentication errors carry `errorCode` and `httpCode`; validation and other business errors only `class` and
+// `message`. Both go through this schema, so the first two are optional (required, they made every 400 a 500).
 const AuthError = Type.Object({
   class: Type.String(),
-  errorCode: Type.String(),
-  httpCode: Type.String(),
+  errorCode: Type.Optional(Type.String()),
+  httpCode: Type.Optional(Type.String()),
   message: Type.String(),
 });
 
@@ -71,8 +73,10 @@ export default async function authRoutes(app: App, options: { publicUrl: string 
       body: Type.Object(
         {
           accessRules: Type.Array(AccessRule, { minItems: 1, maxItems: 100 }),
-          redirection: Type.Optional(Type.Union([Type.String({ maxLength: 2048 }), Type.Null()])),
-          allowedIPs: Type.Optional(Type.Union([Type.Array(Type.String({ maxLength: 64 }), { maxItems: 100 }), Type.Null()])),
+          // null first: with AJV's type coercion a null tried against the string or array branch first became `""`
+          // or `[""]`, and python-ovh, which sends both as null, was refused.
+          redirection: Type.Optional(Type.Union([Type.Null(), Type.String({ maxLength: 2048 })])),
+          allowedIPs: Type.Optional(Type.Union([Type.Null(), Type.Array(Type.String({ maxLength: 64 }), { maxItems: 100 })])),
         },
         { additionalProperties: false },
       ),

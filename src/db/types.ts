@@ -143,9 +143,145 @@ export interface AuditEventTable {
   type: string;
   actor: string | null;
   ip: string | null;
+  user_id: number | null;
   data: ColumnType<Record<string, unknown>, string | undefined, never>;
   created_at: Generated<Date>;
 }
+
+export interface PccUserTable {
+  user_id: Generated<number>;
+  service_name: string;
+  name: string;
+  email: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  phone_number: string | null;
+  phone_confirmed: Generated<boolean>;
+  is_token_validator: Generated<boolean>;
+  state: Generated<'creating' | 'deleting' | 'delivered' | 'error'>;
+  activation_state: Generated<'disabled' | 'disabling' | 'enabled' | 'enabling' | 'toDisable' | 'toEnable'>;
+  can_manage_ip_fail_overs: Generated<boolean>;
+  can_manage_network: Generated<boolean>;
+  can_manage_rights: Generated<boolean>;
+  encryption_right: Generated<boolean>;
+  full_admin_ro: Generated<boolean>;
+  nsx_right: Generated<boolean>;
+  receive_alerts: Generated<boolean>;
+  password_hash: string | null;
+  password_changed_at: NullableTimestamp;
+  totp_secret_ciphertext: string | null;
+  totp_enabled_at: NullableTimestamp;
+  created_at: Generated<Date>;
+  deleted_at: NullableTimestamp;
+}
+
+export interface PasswordHistoryTable {
+  id: Generated<number>;
+  service_name: string;
+  user_id: number;
+  password_hash: string;
+  created_at: Generated<Date>;
+}
+
+export type SessionScope = 'full' | 'credentialsRenewal';
+export interface UserSessionTable {
+  session_id: Generated<number>;
+  token_hash: Buffer;
+  service_name: string;
+  user_id: number;
+  scope: SessionScope;
+  ip: string | null;
+  created_at: Generated<Date>;
+  last_seen_at: Timestamp;
+  expires_at: Timestamp;
+  ended_at: NullableTimestamp;
+  end_reason: string | null;
+}
+
+export interface TotpUsedTable {
+  user_id: number;
+  step: number;
+  used_at: Generated<Date>;
+}
+
+export interface EnrollmentTable {
+  enrollment_id: string;
+  service_name: string;
+  user_id: number;
+  secret_ciphertext: string;
+  created_at: Generated<Date>;
+  expires_at: Timestamp;
+  used_at: NullableTimestamp;
+}
+
+export type OperationState = 'pending' | 'validated' | 'expired' | 'blocked' | 'canceled';
+export interface OperationTable {
+  operation_id: Generated<number>;
+  service_name: string;
+  task_id: number | null;
+  kind: string;
+  user_id: number | null;
+  requested_by: string;
+  token_hash: Buffer | null;
+  token_expires_at: Timestamp;
+  failed_attempts: Generated<number>;
+  state: OperationState;
+  validated_by_user_id: number | null;
+  validated_at: NullableTimestamp;
+  sends: Generated<number>;
+  last_sent_at: NullableTimestamp;
+  created_at: Generated<Date>;
+}
+
+export interface OutboxTable {
+  id: Generated<number>;
+  service_name: string | null;
+  channel: 'sms' | 'email';
+  recipient: string;
+  body_ciphertext: string | null;
+  operation_id: number | null;
+  state: Generated<'pending' | 'sending' | 'sent' | 'failed'>;
+  attempts: Generated<number>;
+  next_attempt_at: Timestamp;
+  locked_by: string | null;
+  locked_until: NullableTimestamp;
+  sent_at: NullableTimestamp;
+  last_error: string | null;
+  created_at: Generated<Date>;
+}
+
+export interface AuthFailureTable {
+  key: string;
+  failures: number;
+  last_failure_at: Timestamp;
+  locked_until: NullableTimestamp;
+}
+
+export interface PasswordResetTable {
+  token_hash: Buffer;
+  service_name: string;
+  user_id: number;
+  created_at: Generated<Date>;
+  expires_at: Timestamp;
+  used_at: NullableTimestamp;
+}
+
+export interface PasswordPolicyTable {
+  service_name: string;
+  min_length: Generated<number>;
+  max_length: Generated<number>;
+  digit_mandatory: Generated<boolean>;
+  letter_mandatory: Generated<boolean>;
+  lowercase_letter_mandatory: Generated<boolean>;
+  uppercase_letter_mandatory: Generated<boolean>;
+  special_mandatory: Generated<boolean>;
+  denied_chars: ColumnType<string[], string | undefined, string>;
+  history_check: Generated<number>;
+  validity_period: Generated<number>;
+}
+
+export type UserRow = Selectable<PccUserTable>;
+export type OperationRow = Selectable<OperationTable>;
 
 export interface Database {
   account: AccountTable;
@@ -157,6 +293,16 @@ export interface Database {
   credential: CredentialTable;
   oauth_client: OauthClientTable;
   oauth_token: OauthTokenTable;
+  pcc_user: PccUserTable;
+  password_history: PasswordHistoryTable;
+  user_session: UserSessionTable;
+  totp_used: TotpUsedTable;
+  enrollment: EnrollmentTable;
+  operation: OperationTable;
+  outbox: OutboxTable;
+  auth_failure: AuthFailureTable;
+  password_reset: PasswordResetTable;
+  password_policy: PasswordPolicyTable;
 }
 
 export type ServiceRow = Selectable<ServiceTable>;

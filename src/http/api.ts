@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import serviceRoutes from '../modules/services/routes.js';
 import taskRoutes from '../modules/tasks/routes.js';
 import whitelistRoutes from '../modules/whitelist/routes.js';
+import userRoutes from '../modules/users/routes.js';
 import type { App, Principal } from './types.js';
 import authRoutes from '../auth/routes.js';
 import oauth2Routes from '../auth/oauth2.js';
@@ -24,11 +25,13 @@ export interface ApiOptions {
 export async function api(app: App, options: ApiOptions) {
   app.decorateRequest('principal', null as unknown as Principal);
 
-  if (options.hideFromSpec) {
-    app.addHook('onRoute', (route) => {
-      route.schema = { ...route.schema, hide: true };
-    });
-  }
+  app.addHook('onRoute', (route) => {
+    if (options.hideFromSpec) route.schema = { ...route.schema, hide: true };
+    // Documents which routes need a caller; Swagger UI's Authorize then sends the token on them.
+    const auth = (route.config as { auth?: string } | undefined)?.auth ?? 'signed';
+    if (auth === 'signed')
+      route.schema = { ...route.schema, security: [{ oauth2: [] }, { bearerAuth: [] }, { ovhApplication: [] }] };
+  });
 
   app.addHook('preHandler', async (request) => {
     request.principal = await options.authenticate(request);
@@ -45,4 +48,5 @@ export async function api(app: App, options: ApiOptions) {
   await app.register(serviceRoutes);
   await app.register(whitelistRoutes);
   await app.register(taskRoutes);
+  await app.register(userRoutes);
 }

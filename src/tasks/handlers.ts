@@ -1,8 +1,11 @@
 import type { Transaction } from 'kysely';
 import type { Database, TaskRow } from '../db/types.js';
+import type { SecretBox } from '../security/secret-box.js';
 
 export interface TaskContext {
   now: Date;
+  /** Opens sealed pending changes and seals outgoing messages. */
+  box: SecretBox;
 }
 
 /**

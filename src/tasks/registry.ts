@@ -1,7 +1,8 @@
+import { userTaskHandlers } from '../modules/users/tasks.js';
 import { whitelistTaskHandlers } from '../modules/whitelist/tasks.js';
 import type { TaskHandler, TaskHandlers } from './handlers.js';
 
 /** Every task name the worker knows, with its handler. */
 export function taskHandlers(): TaskHandlers {
-  return new Map<string, TaskHandler>([...whitelistTaskHandlers]);
+  return new Map<string, TaskHandler>([...whitelistTaskHandlers, ...userTaskHandlers]);
 }

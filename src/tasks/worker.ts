@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
@@ -6,6 +6,7 @@ import type { DatabaseHandle } from '../db/database.js';
 import type { TaskRow } from '../db/types.js';
 import { claimDueTask, finishTask, lockHeldTask } from '../modules/tasks/repository.js';
 import type { TaskHandlers } from './handlers.js';
+import { SecretBox } from '../security/secret-box.js';
 
 export const TASK_CHANNEL = 'task_due';
 
@@ -14,8 +15,11 @@ export interface WorkerOptions {
   handlers: TaskHandlers;
   clock: Clock;
   log: Logger;
+  box?: SecretBox;
   leaseSeconds: number;
   pollMs: number;
+  /** Runs after each pass over the tasks: sending queued messages, expiring operations. */
+  housekeeping?: () => Promise<void>;
   /** A task claimed this many times without finishing is given up as `error` (it keeps killing its worker). */
   maxAttempts?: number;
   workerId?: string;
@@ -27,6 +31,7 @@ export interface WorkerOptions {
  */
 export class TaskWorker {
   readonly id: string;
+  private readonly box: SecretBox;
   #running: Promise<void> | undefined;
   #again = false;
   #stopping = false;
@@ -35,6 +40,8 @@ export class TaskWorker {
 
   constructor(private readonly options: WorkerOptions) {
     this.id = options.workerId ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    // Without the service's keys, a handler that opens a sealed change fails (the task goes `error`), nothing worse.
+    this.box = options.box ?? new SecretBox([{ id: 'none', key: randomBytes(32) }]);
   }
 
   async start(): Promise<void> {
@@ -72,6 +79,13 @@ export class TaskWorker {
       await this.run(task);
       count++;
     }
+    if (this.options.housekeeping) {
+      try {
+        await this.options.housekeeping();
+      } catch (err) {
+        this.options.log.error({ err }, 'worker housekeeping failed');
+      }
+    }
     return count;
   }
 
@@ -92,7 +106,7 @@ export class TaskWorker {
       const outcome = await handle.db.transaction().execute(async (trx) => {
         const held = await lockHeldTask(trx, task.task_id, this.id);
         if (!held) return 'lost' as const;
-        const ctx = { now: clock.now() };
+        const ctx = { now: clock.now(), box: this.box };
         if (!handler) throw new Error(`no handler for task ${task.name}`);
         if (held.attempts > maxAttempts) throw new Error(`given up after ${held.attempts - 1} interrupted attempts`);
         await handler.apply(trx, held, ctx);
@@ -108,13 +122,23 @@ export class TaskWorker {
   }
 
   private async markError(task: TaskRow, err: unknown): Promise<void> {
-    const { handle, handlers, clock } = this.options;
     const message = err instanceof Error ? err.message : String(err);
+    try {
+      await this.finishAsError(task, message, true);
+    } catch (hookErr) {
+      // A failing onError hook must not leave the task `doing`, to be claimed and failed again forever.
+      this.options.log.error({ err: hookErr, taskId: task.task_id }, 'onError hook failed; marking the task error without it');
+      await this.finishAsError(task, message, false);
+    }
+  }
+
+  private async finishAsError(task: TaskRow, message: string, withHook: boolean): Promise<void> {
+    const { handle, handlers, clock } = this.options;
     await handle.db.transaction().execute(async (trx) => {
       const held = await lockHeldTask(trx, task.task_id, this.id);
       if (!held) return;
       const now = clock.now();
-      await handlers.get(task.name)?.onError?.(trx, held, { now });
+      if (withHook) await handlers.get(task.name)?.onError?.(trx, held, { now, box: this.box });
       // The description is shown to API callers: a fixed text, the details stay in last_error and the logs.
       await finishTask(trx, held.task_id, { state: 'error', description: 'Task failed', lastError: message.slice(0, 2000), now });
     });

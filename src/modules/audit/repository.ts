@@ -6,6 +6,7 @@ export interface AuditInput {
   type: string;
   actor: string | null;
   ip: string | null;
+  userId?: number | null;
   data?: Record<string, unknown>;
 }
 
@@ -18,6 +19,7 @@ export async function recordAudit(trx: Transaction<Database>, event: AuditInput)
       type: event.type,
       actor: event.actor,
       ip: event.ip,
+      user_id: event.userId ?? null,
       data: JSON.stringify(event.data ?? {}),
     })
     .execute();

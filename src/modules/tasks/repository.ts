@@ -92,7 +92,9 @@ export async function lockTask(trx: Transaction<Database>, serviceName: string, 
 export async function updateTask(
   trx: Transaction<Database>,
   taskId: number,
-  changes: Partial<Pick<TaskRow, 'state' | 'progress' | 'description' | 'execution_date' | 'last_error' | 'end_date'>> & {
+  changes: Partial<
+    Pick<TaskRow, 'state' | 'progress' | 'description' | 'execution_date' | 'last_error' | 'end_date' | 'attempts'>
+  > & {
     last_modification_date: Date;
   },
 ): Promise<TaskRow> {
@@ -162,6 +164,15 @@ export async function finishTask(
       locked_by: null,
       locked_until: null,
     })
+    .where('task_id', '=', taskId)
+    .execute();
+}
+
+/** Drops the sealed change from a task's payload once applied or canceled: nothing of it outlives its use. */
+export async function eraseTaskChange(trx: Transaction<Database>, taskId: number): Promise<void> {
+  await trx
+    .updateTable('task')
+    .set({ payload: sql<string>`payload - 'change'` })
     .where('task_id', '=', taskId)
     .execute();
 }

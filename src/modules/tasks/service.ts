@@ -63,6 +63,8 @@ export class TaskService {
         description: `Relaunched: ${reason}`,
         last_error: null,
         end_date: null,
+        // A relaunch gets a fresh budget: a task given up after too many attempts would otherwise fail again at once.
+        attempts: 0,
         execution_date: now,
         last_modification_date: now,
       });

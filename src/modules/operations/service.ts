@@ -1,0 +1,267 @@
+import { randomInt } from 'node:crypto';
+import type { Kysely, Transaction } from 'kysely';
+import { toOvhDate, type Clock } from '../../clock.js';
+import type { Database, OperationRow, UserRow } from '../../db/types.js';
+import { ApiError, badRequest, notFound } from '../../http/errors.js';
+import { enqueueMessage } from '../../notify/outbox.js';
+import type { SecretBox } from '../../security/secret-box.js';
+import { recordAudit } from '../audit/repository.js';
+import { tokenValidators } from '../users/repository.js';
+import { eraseTaskChange } from '../tasks/repository.js';
+
+export const OPERATION_TOKEN_TTL_MS = 15 * 60_000;
+export const OPERATION_MAX_FAILURES = 5;
+export const RESEND_INTERVAL_MS = 60_000;
+/** Most SMS one operation may cause, first one included. */
+export const MAX_SENDS_PER_OPERATION = 5;
+
+const tokenMacInput = (operationId: number, token: string) => `operation:${operationId}:${token}`;
+
+export interface NewOperation {
+  serviceName: string;
+  taskId: number | null;
+  kind: string;
+  /** The user the change is about. */
+  userId: number | null;
+  /** Login of who asked (a user or an API account), for the SMS and the audit log. */
+  requestedBy: string;
+  /** The requesting user, when a user asked: a token validator receives the token himself. */
+  requester: UserRow | null;
+  /** One line for the SMS: what is being validated. */
+  summary: string;
+  /** Send to these numbers instead of the token validators (phone confirmation). */
+  recipients?: string[];
+}
+
+const newToken = () => String(randomInt(0, 100_000_000)).padStart(8, '0');
+
+/**
+ * "This creates a task and a token will be sent to you": an operation holds the pending change, sealed, and an
+ * 8-digit token stored only as a keyed hash, valid 15 minutes, ended by 5 wrong tries.
+ */
+export class OperationService {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly box: SecretBox,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Who receives the token: the requester when he is a token validator, else the service's token validators. */
+  async recipients(trx: Transaction<Database>, serviceName: string, requester: UserRow | null): Promise<string[]> {
+    if (
+      requester?.is_token_validator &&
+      requester.phone_number &&
+      requester.phone_confirmed &&
+      requester.activation_state === 'enabled'
+    ) {
+      return [requester.phone_number];
+    }
+    return (await tokenValidators(trx, serviceName)).map((v) => v.phone_number!).filter(Boolean);
+  }
+
+  /** Creates the operation and queues its SMS, in the caller's transaction. */
+  async create(trx: Transaction<Database>, input: NewOperation): Promise<OperationRow> {
+    const recipients = input.recipients ?? (await this.recipients(trx, input.serviceName, input.requester));
+    if (recipients.length === 0) {
+      throw new ApiError(409, 'Client::Conflict', 'No token validator with a phone number can validate this operation');
+    }
+    const now = this.clock.now();
+    const operation = await trx
+      .insertInto('operation')
+      .values({
+        service_name: input.serviceName,
+        task_id: input.taskId,
+        kind: input.kind,
+        user_id: input.userId,
+        requested_by: input.requestedBy,
+        token_hash: null,
+        token_expires_at: new Date(now.getTime() + OPERATION_TOKEN_TTL_MS),
+        state: 'pending',
+        validated_by_user_id: null,
+        validated_at: null,
+        last_sent_at: null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await this.issueToken(trx, operation, recipients, input.summary, now);
+    await recordAudit(trx, {
+      serviceName: input.serviceName,
+      type: 'operation.created',
+      actor: input.requestedBy,
+      ip: null,
+      userId: input.userId,
+      data: { operationId: operation.operation_id, taskId: input.taskId, kind: input.kind, recipients: recipients.length },
+    });
+    return { ...operation, sends: 1, last_sent_at: now };
+  }
+
+  /** A fresh token replaces the previous one and goes to the same people. */
+  private async issueToken(trx: Transaction<Database>, op: OperationRow, recipients: string[], summary: string, now: Date) {
+    const token = newToken();
+    await trx
+      .updateTable('operation')
+      .set((eb) => ({
+        token_hash: this.box.mac(tokenMacInput(op.operation_id, token)),
+        last_sent_at: now,
+        sends: eb('sends', '+', 1),
+      }))
+      .where('operation_id', '=', op.operation_id)
+      .execute();
+    const body = `PCC ${op.service_name}: operation ${op.operation_id} (${summary}). Token: ${token}. Valid until ${toOvhDate(op.token_expires_at)}.`;
+    for (const recipient of recipients) {
+      await enqueueMessage(
+        trx,
+        this.box,
+        { serviceName: op.service_name, channel: 'sms', recipient, body, operationId: op.operation_id },
+        now,
+      );
+    }
+  }
+
+  async find(serviceName: string, operationId: number): Promise<OperationRow> {
+    const op = await this.db
+      .selectFrom('operation')
+      .selectAll()
+      .where('service_name', '=', serviceName)
+      .where('operation_id', '=', operationId)
+      .executeTakeFirst();
+    if (!op) throw notFound(`Operation ${operationId} does not exist`);
+    return op;
+  }
+
+  /** Resend, throttled to one SMS a minute and 5 in all per operation. */
+  async resend(serviceName: string, operationId: number, requester: UserRow | null, summary: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const op = await this.lock(trx, serviceName, operationId);
+      const now = this.clock.now();
+      this.assertPending(op, now);
+      if (op.last_sent_at && now.getTime() - op.last_sent_at.getTime() < RESEND_INTERVAL_MS) {
+        throw new ApiError(429, 'Client::TooManyRequests', 'A token was sent less than a minute ago: wait before asking again');
+      }
+      if (op.sends >= MAX_SENDS_PER_OPERATION) {
+        throw new ApiError(
+          429,
+          'Client::TooManyRequests',
+          `No more than ${MAX_SENDS_PER_OPERATION} tokens are sent for one operation`,
+        );
+      }
+      const recipients = op.kind === 'confirmPhoneNumber' ? [] : await this.recipients(trx, serviceName, requester);
+      if (recipients.length === 0) throw badRequest('Nobody can receive a token for this operation');
+      await this.issueToken(trx, op, recipients, summary, now);
+    });
+  }
+
+  private async lock(trx: Transaction<Database>, serviceName: string, operationId: number) {
+    const op = await trx
+      .selectFrom('operation')
+      .selectAll()
+      .where('service_name', '=', serviceName)
+      .where('operation_id', '=', operationId)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!op) throw notFound(`Operation ${operationId} does not exist`);
+    return op;
+  }
+
+  private assertPending(op: OperationRow, now: Date) {
+    if (op.state !== 'pending') throw badRequest(`Operation ${op.operation_id} is ${op.state}`);
+    if (op.token_expires_at <= now) throw badRequest(`Operation ${op.operation_id} is expired`);
+  }
+
+  /**
+   * "Operation validation": checks the token, once. A wrong token counts; the fifth ends the operation and cancels its
+   * task. Two validations racing: the row lock makes one win, the other finds the operation validated.
+   */
+  async validate(
+    serviceName: string,
+    operationId: number,
+    token: string,
+    /** The token validator's user, or null for an API account confirming a phone number. */
+    validator: { user: UserRow | null; actor: string },
+    ip: string,
+    onValidated: (trx: Transaction<Database>, op: OperationRow) => Promise<void>,
+  ): Promise<OperationRow> {
+    const outcome = await this.db.transaction().execute(async (trx) => {
+      const op = await this.lock(trx, serviceName, operationId);
+      const now = this.clock.now();
+      this.assertPending(op, now);
+      const ok =
+        /^\d{8}$/.test(token) &&
+        op.token_hash !== null &&
+        this.box.macMatches(tokenMacInput(op.operation_id, token), op.token_hash);
+      const audit = (type: string, data: Record<string, unknown> = {}) =>
+        recordAudit(trx, {
+          serviceName,
+          type,
+          actor: validator.actor,
+          ip,
+          userId: op.user_id,
+          data: { operationId, taskId: op.task_id, ...data },
+        });
+      if (!ok) {
+        const failures = op.failed_attempts + 1;
+        const blocked = failures >= OPERATION_MAX_FAILURES;
+        await trx
+          .updateTable('operation')
+          .set({ failed_attempts: failures, state: blocked ? 'blocked' : 'pending', token_hash: blocked ? null : op.token_hash })
+          .where('operation_id', '=', operationId)
+          .execute();
+        if (blocked && op.task_id !== null) await cancelTask(trx, op.task_id, 'Canceled: too many wrong tokens', now);
+        await audit('operation.validation.failed', { failures, blocked });
+        return { ok: false as const, blocked, left: OPERATION_MAX_FAILURES - failures };
+      }
+      await trx
+        .updateTable('operation')
+        .set({ state: 'validated', validated_by_user_id: validator.user?.user_id ?? null, validated_at: now, token_hash: null })
+        .where('operation_id', '=', operationId)
+        .execute();
+      await onValidated(trx, op);
+      await audit('operation.validated');
+      return { ok: true as const, op: { ...op, state: 'validated' as const } };
+    });
+    if (!outcome.ok) {
+      throw badRequest(
+        outcome.blocked
+          ? 'Wrong token: the operation is canceled after 5 wrong tokens'
+          : `Wrong token (${outcome.left} ${outcome.left === 1 ? 'try' : 'tries'} left)`,
+      );
+    }
+    return outcome.op;
+  }
+
+  /** Ends operations whose token expired, and cancels their tasks. Run by the worker. */
+  async expireDue(): Promise<number> {
+    const now = this.clock.now();
+    return this.db.transaction().execute(async (trx) => {
+      const expired = await trx
+        .updateTable('operation')
+        .set({ state: 'expired', token_hash: null })
+        .where('state', '=', 'pending')
+        .where('token_expires_at', '<=', now)
+        .returning(['operation_id', 'task_id', 'service_name', 'user_id'])
+        .execute();
+      for (const op of expired) {
+        if (op.task_id !== null) await cancelTask(trx, op.task_id, 'Canceled: the operation was not validated in time', now);
+        await recordAudit(trx, {
+          serviceName: op.service_name,
+          type: 'operation.expired',
+          actor: null,
+          ip: null,
+          userId: op.user_id,
+          data: { operationId: op.operation_id, taskId: op.task_id },
+        });
+      }
+      return expired.length;
+    });
+  }
+}
+
+async function cancelTask(trx: Transaction<Database>, taskId: number, description: string, now: Date) {
+  await trx
+    .updateTable('task')
+    .set({ state: 'canceled', description, end_date: now, last_modification_date: now })
+    .where('task_id', '=', taskId)
+    .where('state', '=', 'waitingTodo')
+    .execute();
+  await eraseTaskChange(trx, taskId);
+}

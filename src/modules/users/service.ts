@@ -1,0 +1,361 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Clock } from '../../clock.js';
+import type { Database, TaskState, UserRow } from '../../db/types.js';
+import { badRequest, invalidField, notFound } from '../../http/errors.js';
+import type { TaskDto } from '../../http/schemas.js';
+import { hashPassword } from '../../security/passwords.js';
+import type { SecretBox } from '../../security/secret-box.js';
+import { randomAlphanumeric } from '../../security/tokens.js';
+import { recordAudit } from '../audit/repository.js';
+import type { OperationService } from '../operations/service.js';
+import { lockService } from '../services/repository.js';
+import { insertTask } from '../tasks/repository.js';
+import { toTaskDto } from '../tasks/service.js';
+import type { Actor } from '../whitelist/service.js';
+import { toUserDto, type UserDto } from './dto.js';
+import { checkNewPassword, passwordPolicyOf, type PasswordPolicy } from './password-policy.js';
+import { sealChange, type PendingChange } from './pending-change.js';
+import * as repo from './repository.js';
+
+export const USER_TASKS = {
+  create: 'addUser',
+  remove: 'removeUser',
+  changeProperties: 'changePropertiesUser',
+  changePassword: 'changePasswordUser',
+  changeCredentials: 'changeCredentialsUser',
+  enable: 'enableUser',
+  disable: 'disableUser',
+} as const;
+
+export interface NewUserInput {
+  name: string;
+  password?: string | undefined;
+  email?: string | undefined;
+  phoneNumber?: string | undefined;
+  tokenValidator?: boolean | undefined;
+  firstName?: string | undefined;
+  lastName?: string | undefined;
+  canManageRights?: boolean | undefined;
+  encryptionRight?: boolean | undefined;
+  nsxRight?: boolean | undefined;
+  receiveAlerts?: boolean | undefined;
+}
+
+export interface UserPropertiesInput {
+  canManageIpFailOvers?: boolean | undefined;
+  canManageNetwork?: boolean | undefined;
+  canManageRights?: boolean | undefined;
+  encryptionRight?: boolean | undefined;
+  fullAdminRo?: boolean | undefined;
+  nsxRight?: boolean | undefined;
+  receiveAlerts?: boolean | undefined;
+  tokenValidator?: boolean | undefined;
+  email?: string | undefined;
+  firstName?: string | undefined;
+  lastName?: string | undefined;
+  phoneNumber?: string | undefined;
+}
+
+/** A task to create, and whether it must first wait for operation validation. */
+export interface UserTaskRequest {
+  serviceName: string;
+  user: UserRow;
+  name: string;
+  description: string;
+  change?: PendingChange;
+  actor: Actor;
+  /** The user asking, for the certified interface; null for an API account. */
+  requester: UserRow | null;
+  /** Always wait for validation (certified interface); otherwise only with advancedSecurity and a validator to ask. */
+  forceValidation?: boolean;
+  summary: string;
+}
+
+export class UsersService {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly box: SecretBox,
+    private readonly clock: Clock,
+    private readonly operations: OperationService,
+  ) {}
+
+  list(serviceName: string, name?: string): Promise<number[]> {
+    return repo.listUserIds(this.db, serviceName, name);
+  }
+
+  async require(serviceName: string, userId: number): Promise<UserRow> {
+    const row = await repo.findUser(this.db, serviceName, userId);
+    if (!row) throw notFound(`The requested object (userId = ${userId}) does not exist`);
+    return row;
+  }
+
+  async get(serviceName: string, userId: number): Promise<UserDto> {
+    return toUserDto(await this.require(serviceName, userId));
+  }
+
+  passwordPolicy(serviceName: string): Promise<PasswordPolicy> {
+    return passwordPolicyOf(this.db, serviceName);
+  }
+
+  async create(serviceName: string, input: NewUserInput, actor: Actor): Promise<TaskDto> {
+    if (input.password !== undefined) await checkNewPassword(this.db, serviceName, null, input.password);
+    const generated = input.password === undefined ? generatePassword() : undefined;
+    const passwordHash = await hashPassword(input.password ?? generated!);
+    try {
+      return await this.db.transaction().execute(async (trx) => {
+        await lockService(trx, serviceName);
+        if (await repo.findUserByName(trx, serviceName, input.name)) throw invalidField('name', `${input.name} already exists`);
+        const user = await repo.insertUser(trx, {
+          service_name: serviceName,
+          name: input.name,
+          email: input.email ?? null,
+          first_name: input.firstName ?? null,
+          last_name: input.lastName ?? null,
+          phone_number: input.phoneNumber ?? null,
+          is_token_validator: input.tokenValidator ?? false,
+          can_manage_rights: input.canManageRights ?? false,
+          encryption_right: input.encryptionRight ?? false,
+          nsx_right: input.nsxRight ?? false,
+          receive_alerts: input.receiveAlerts ?? false,
+          state: 'creating',
+          password_hash: null,
+          password_changed_at: null,
+          totp_secret_ciphertext: null,
+          totp_enabled_at: null,
+          deleted_at: null,
+        });
+        // The number receives a confirmation token at once; it gets operation tokens only once confirmed.
+        if (user.phone_number) await this.sendPhoneConfirmation(trx, user, actor.login ?? 'api');
+        return this.createTask(trx, {
+          serviceName,
+          user,
+          name: USER_TASKS.create,
+          description: `Create user ${user.name}`,
+          change: { passwordHash, ...(generated ? { sendPassword: generated } : {}) },
+          actor,
+          requester: null,
+          summary: `create user ${user.name}`,
+        });
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505') throw invalidField('name', `${input.name} already exists`);
+      throw err;
+    }
+  }
+
+  async remove(serviceName: string, userId: number, actor: Actor): Promise<TaskDto> {
+    return this.db.transaction().execute(async (trx) => {
+      const user = await this.lock(trx, serviceName, userId);
+      if (user.state === 'deleting') throw badRequest(`User ${user.name} is already being removed`);
+      await repo.updateUser(trx, userId, { state: 'deleting' });
+      return this.createTask(trx, {
+        serviceName,
+        user,
+        name: USER_TASKS.remove,
+        description: `Remove user ${user.name}`,
+        actor,
+        requester: null,
+        summary: `remove user ${user.name}`,
+      });
+    });
+  }
+
+  async changeProperties(serviceName: string, userId: number, input: UserPropertiesInput, actor: Actor): Promise<TaskDto> {
+    return this.db.transaction().execute(async (trx) => {
+      const user = await this.lock(trx, serviceName, userId);
+      const phoneChanged = input.phoneNumber !== undefined && input.phoneNumber !== user.phone_number;
+      await repo.updateUser(trx, userId, {
+        ...(input.canManageIpFailOvers !== undefined ? { can_manage_ip_fail_overs: input.canManageIpFailOvers } : {}),
+        ...(input.canManageNetwork !== undefined ? { can_manage_network: input.canManageNetwork } : {}),
+        ...(input.canManageRights !== undefined ? { can_manage_rights: input.canManageRights } : {}),
+        ...(input.encryptionRight !== undefined ? { encryption_right: input.encryptionRight } : {}),
+        ...(input.fullAdminRo !== undefined ? { full_admin_ro: input.fullAdminRo } : {}),
+        ...(input.nsxRight !== undefined ? { nsx_right: input.nsxRight } : {}),
+        ...(input.receiveAlerts !== undefined ? { receive_alerts: input.receiveAlerts } : {}),
+        ...(input.tokenValidator !== undefined ? { is_token_validator: input.tokenValidator } : {}),
+        ...(input.email !== undefined ? { email: input.email } : {}),
+        ...(input.firstName !== undefined ? { first_name: input.firstName } : {}),
+        ...(input.lastName !== undefined ? { last_name: input.lastName } : {}),
+        // A new number is a new authenticator: it receives nothing until its owner confirms it.
+        ...(phoneChanged ? { phone_number: input.phoneNumber, phone_confirmed: false } : {}),
+      });
+      await recordAudit(trx, {
+        serviceName,
+        type: 'user.changeProperties',
+        actor: actor.login,
+        ip: actor.ip,
+        userId,
+        data: { changed: Object.keys(input).filter((k) => input[k as keyof UserPropertiesInput] !== undefined) },
+      });
+      if (phoneChanged)
+        await this.sendPhoneConfirmation(trx, { ...user, phone_number: input.phoneNumber! }, actor.login ?? 'api');
+      return this.createTask(trx, {
+        serviceName,
+        user,
+        name: USER_TASKS.changeProperties,
+        description: `Change the properties of user ${user.name}`,
+        actor,
+        requester: null,
+        summary: `change properties of ${user.name}`,
+        forceValidation: false,
+      });
+    });
+  }
+
+  /** An SMS with a token to the user's (new) number; `confirmPhoneNumber` with it marks the number confirmed. */
+  async sendPhoneConfirmation(trx: Transaction<Database>, user: UserRow, requestedBy: string): Promise<void> {
+    if (!user.phone_number) return;
+    await this.operations.create(trx, {
+      serviceName: user.service_name,
+      taskId: null,
+      kind: 'confirmPhoneNumber',
+      userId: user.user_id,
+      requestedBy,
+      requester: null,
+      summary: `confirm the phone number of ${user.name}`,
+      recipients: [user.phone_number],
+    });
+  }
+
+  async confirmPhoneNumber(serviceName: string, userId: number, token: string, actor: Actor): Promise<TaskDto> {
+    const user = await this.require(serviceName, userId);
+    const op = await this.db
+      .selectFrom('operation')
+      .select('operation_id')
+      .where('service_name', '=', serviceName)
+      .where('user_id', '=', userId)
+      .where('kind', '=', 'confirmPhoneNumber')
+      .where('state', '=', 'pending')
+      .orderBy('operation_id', 'desc')
+      .executeTakeFirst();
+    if (!op) throw badRequest(`No phone number confirmation is pending for user ${user.name}`);
+    let task: TaskDto | undefined;
+    await this.operations.validate(
+      serviceName,
+      op.operation_id,
+      token,
+      { user: null, actor: actor.login ?? 'api' },
+      actor.ip ?? '',
+      async (trx) => {
+        await repo.updateUser(trx, userId, { phone_confirmed: true });
+        const row = await insertTask(trx, {
+          serviceName,
+          name: 'confirmPhoneNumberUser',
+          type: 'user',
+          description: `Phone number of ${user.name} confirmed`,
+          state: 'todo',
+          createdBy: actor.login,
+          createdFrom: 'api',
+          executionDate: this.clock.now(),
+          userId,
+          payload: { userId },
+        });
+        task = toTaskDto(row);
+      },
+    );
+    return task!;
+  }
+
+  async changePassword(serviceName: string, userId: number, password: string | undefined, actor: Actor): Promise<TaskDto> {
+    if (password !== undefined) await checkNewPassword(this.db, serviceName, userId, password);
+    const generated = password === undefined ? generatePassword() : undefined;
+    const passwordHash = await hashPassword(password ?? generated!);
+    return this.db.transaction().execute(async (trx) => {
+      const user = await this.lock(trx, serviceName, userId);
+      return this.createTask(trx, {
+        serviceName,
+        user,
+        name: USER_TASKS.changePassword,
+        description: `Change the password of user ${user.name}`,
+        change: { passwordHash, ...(generated ? { sendPassword: generated } : {}) },
+        actor,
+        requester: null,
+        summary: `change the password of ${user.name}`,
+      });
+    });
+  }
+
+  async setActivation(serviceName: string, userId: number, enable: boolean, actor: Actor): Promise<TaskDto> {
+    return this.db.transaction().execute(async (trx) => {
+      const user = await this.lock(trx, serviceName, userId);
+      await repo.updateUser(trx, userId, { activation_state: enable ? 'toEnable' : 'toDisable' });
+      return this.createTask(trx, {
+        serviceName,
+        user,
+        name: enable ? USER_TASKS.enable : USER_TASKS.disable,
+        description: `${enable ? 'Enable' : 'Disable'} user ${user.name}`,
+        actor,
+        requester: null,
+        summary: `${enable ? 'enable' : 'disable'} ${user.name}`,
+        forceValidation: false,
+      });
+    });
+  }
+
+  private async lock(trx: Transaction<Database>, serviceName: string, userId: number): Promise<UserRow> {
+    const user = await repo.lockUser(trx, serviceName, userId);
+    if (!user) throw notFound(`The requested object (userId = ${userId}) does not exist`);
+    return user;
+  }
+
+  /**
+   * Writes the task of a user change. A sensitive change waits in `waitingTodo` for operation validation when asked
+   * from the certified interface, or from the API on a service with advancedSecurity and a token validator to ask.
+   */
+  async createTask(trx: Transaction<Database>, req: UserTaskRequest): Promise<TaskDto & { operationId: number | null }> {
+    const now = this.clock.now();
+    const sensitive = req.change !== undefined || req.name === USER_TASKS.create || req.name === USER_TASKS.remove;
+    let gated = req.forceValidation ?? false;
+    if (req.forceValidation === undefined && sensitive) {
+      const service = await trx
+        .selectFrom('service')
+        .select('advanced_security')
+        .where('service_name', '=', req.serviceName)
+        .executeTakeFirstOrThrow();
+      gated = service.advanced_security && (await this.operations.recipients(trx, req.serviceName, req.requester)).length > 0;
+    }
+    const state: TaskState = gated ? 'waitingTodo' : 'todo';
+    const row = await insertTask(trx, {
+      serviceName: req.serviceName,
+      name: req.name,
+      type: 'user',
+      description: req.description,
+      state,
+      createdBy: req.actor.login,
+      createdFrom: req.requester ? 'secure' : 'api',
+      executionDate: now,
+      userId: req.user.user_id,
+      payload: {
+        userId: req.user.user_id,
+        ...(req.change ? { change: sealChange(this.box, req.user.user_id, req.name, req.change) } : {}),
+      },
+    });
+    let operationId: number | null = null;
+    if (gated) {
+      const op = await this.operations.create(trx, {
+        serviceName: req.serviceName,
+        taskId: row.task_id,
+        kind: req.name,
+        userId: req.user.user_id,
+        requestedBy: req.actor.login ?? 'api',
+        requester: req.requester,
+        summary: req.summary,
+      });
+      operationId = op.operation_id;
+    }
+    await recordAudit(trx, {
+      serviceName: req.serviceName,
+      type: `user.${req.name}`,
+      actor: req.actor.login,
+      ip: req.actor.ip,
+      userId: req.user.user_id,
+      data: { taskId: row.task_id, operationId, waitsForValidation: gated },
+    });
+    return Object.assign(toTaskDto(row), { operationId });
+  }
+}
+
+/** A random password that fits the default policy: letters of both cases, digits and a special character. */
+export function generatePassword(): string {
+  return `${randomAlphanumeric(16)}a7Z-${randomAlphanumeric(4)}`;
+}

@@ -1,0 +1,86 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Database, SessionScope } from '../../db/types.js';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+/** Ends every live session of the user but `keep`; returns how many ended. */
+export async function endUserSessions(trx: Executor, userId: number, reason: string, now: Date, keep?: number): Promise<number> {
+  let query = trx
+    .updateTable('user_session')
+    .set({ ended_at: now, end_reason: reason })
+    .where('user_id', '=', userId)
+    .where('ended_at', 'is', null);
+  if (keep !== undefined) query = query.where('session_id', '<>', keep);
+  const result = await query.executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+export async function insertSession(
+  trx: Executor,
+  session: {
+    tokenHash: Buffer;
+    serviceName: string;
+    userId: number;
+    scope: SessionScope;
+    ip: string;
+    now: Date;
+    expiresAt: Date;
+  },
+) {
+  return trx
+    .insertInto('user_session')
+    .values({
+      token_hash: session.tokenHash,
+      service_name: session.serviceName,
+      user_id: session.userId,
+      scope: session.scope,
+      ip: session.ip,
+      created_at: session.now,
+      last_seen_at: session.now,
+      expires_at: session.expiresAt,
+      ended_at: null,
+      end_reason: null,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** The live session of a token, with its user, in one indexed lookup. */
+export async function findSession(db: Executor, tokenHash: Buffer) {
+  return db
+    .selectFrom('user_session as s')
+    .innerJoin('pcc_user as u', 'u.user_id', 's.user_id')
+    .selectAll('u')
+    .select(['s.session_id', 's.scope', 's.expires_at', 's.last_seen_at', 's.ended_at', 's.service_name as session_service'])
+    .where('s.token_hash', '=', tokenHash)
+    .executeTakeFirst();
+}
+
+export async function liveSessions(trx: Transaction<Database>, userId: number, now: Date) {
+  return trx
+    .selectFrom('user_session')
+    .select(['session_id', 'created_at'])
+    .where('user_id', '=', userId)
+    .where('ended_at', 'is', null)
+    .where('expires_at', '>', now)
+    .orderBy('created_at')
+    .forUpdate()
+    .execute();
+}
+
+export async function endSession(db: Executor, sessionId: number, reason: string, now: Date) {
+  await db
+    .updateTable('user_session')
+    .set({ ended_at: now, end_reason: reason })
+    .where('session_id', '=', sessionId)
+    .where('ended_at', 'is', null)
+    .execute();
+}
+
+export async function touchSession(db: Executor, sessionId: number, now: Date, expiresAt: Date) {
+  await db
+    .updateTable('user_session')
+    .set({ last_seen_at: now, expires_at: expiresAt })
+    .where('session_id', '=', sessionId)
+    .execute();
+}

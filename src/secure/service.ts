@@ -1,0 +1,428 @@
+import { randomInt } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
+import { toOvhDate, type Clock } from '../clock.js';
+import type { Database, SessionScope, UserRow } from '../db/types.js';
+import { ApiError, invalidField, notFound } from '../http/errors.js';
+import { recordAudit } from '../modules/audit/repository.js';
+import type { OperationService } from '../modules/operations/service.js';
+import { findUserByName } from '../modules/users/repository.js';
+import { checkNewPassword } from '../modules/users/password-policy.js';
+import { USER_TASKS, type UsersService } from '../modules/users/service.js';
+import { totpAad } from '../modules/users/tasks.js';
+import * as sessions from '../modules/users/sessions-repository.js';
+import { enqueueMessage } from '../notify/outbox.js';
+import { ipKey, userKey, type Lockout } from '../security/lockout.js';
+import { hashPassword, verifyPassword } from '../security/passwords.js';
+import type { SecretBox } from '../security/secret-box.js';
+import { randomAlphanumeric, sha256 } from '../security/tokens.js';
+import { matchTotp, newTotpSecret, otpauthUri, qrCodeDataUri } from '../security/totp.js';
+
+/** The longest a session lives, whatever the service's idle timeout. */
+const SESSION_MAX_MS = 12 * 60 * 60_000;
+const ENROLLMENT_TTL_MS = 10 * 60_000;
+const RESET_TTL_MS = 15 * 60_000;
+
+export interface SessionUser {
+  sessionId: number;
+  scope: SessionScope;
+  user: UserRow;
+}
+
+export interface LoginInput {
+  login: string;
+  password?: string | undefined;
+  token?: string | undefined;
+  resetToken?: string | undefined;
+}
+
+const unauthorized = (message = 'Invalid login or password') => new ApiError(401, 'Client::Unauthorized', message);
+const tooMany = (ms: number) =>
+  new ApiError(429, 'Client::TooManyRequests', `Too many failed attempts: retry in ${Math.ceil(ms / 1000)} s`);
+
+/** The guide's certified interface: sessions, "Password and 2FA Shared Secret", "Operation validation", "Password lost". */
+export class SecureService {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly box: SecretBox,
+    private readonly clock: Clock,
+    private readonly lockout: Lockout,
+    private readonly users: UsersService,
+    private readonly operations: OperationService,
+  ) {}
+
+  private async service(serviceName: string) {
+    const service = await this.db.selectFrom('service').selectAll().where('service_name', '=', serviceName).executeTakeFirst();
+    if (!service) throw notFound('This service does not exist');
+    return service;
+  }
+
+  /**
+   * A login, checked in order: lockout, password (or a password-reset token), then the TOTP code unless the client IP
+   * is in an enabled twoFAWhitelist entry (that skips the code only, and is audited). A user without 2FA on a service
+   * where 2FA is on gets only the `credentialsRenewal` scope.
+   */
+  async login(serviceName: string, input: LoginInput, ip: string) {
+    const service = await this.service(serviceName);
+    const name = input.login.replace(new RegExp(`@${escapeRegExp(serviceName)}$`), '');
+    const user = await findUserByName(this.db, serviceName, name);
+    const keys = [ipKey(ip), ...(user ? [userKey(user.user_id)] : [])];
+    const wait = await this.lockout.waitMs(keys);
+    const audit = (type: string, data: Record<string, unknown>) =>
+      this.db
+        .transaction()
+        .execute((trx) =>
+          recordAudit(trx, { serviceName, type, actor: input.login.slice(0, 128), ip, userId: user?.user_id ?? null, data }),
+        );
+    if (wait > 0) {
+      await audit('login.locked', { waitMs: wait });
+      throw tooMany(wait);
+    }
+    const usable = user && user.state === 'delivered' && user.activation_state === 'enabled';
+    let resetUsed = false;
+    let ok: boolean;
+    if (input.resetToken !== undefined) {
+      ok = Boolean(usable) && (await this.consumeResetToken(user!, input.resetToken));
+      resetUsed = ok;
+    } else {
+      ok = (await verifyPassword(usable ? user!.password_hash : undefined, input.password ?? '')) && Boolean(usable);
+    }
+    if (!ok) {
+      await this.lockout.fail(keys);
+      await audit('login.failed', { reason: resetUsed || input.resetToken !== undefined ? 'resetToken' : 'password' });
+      throw unauthorized();
+    }
+    const u = user!;
+    let scope: SessionScope = 'full';
+    let bypass = false;
+    if (resetUsed) {
+      scope = 'credentialsRenewal';
+    } else if (u.totp_secret_ciphertext) {
+      bypass = await this.whitelisted(serviceName, ip);
+      if (!bypass) {
+        if (!input.token) throw unauthorized('A 2FA code is required');
+        if (!(await this.acceptTotp(u, input.token))) {
+          await this.lockout.fail(keys);
+          await audit('login.failed', { reason: 'totp' });
+          throw unauthorized('Invalid 2FA code');
+        }
+      }
+    } else if (service.two_fa_state === 'enabled') {
+      // "They will need to renew their password and then set up 2FA for their logins to be able to connect."
+      scope = 'credentialsRenewal';
+    }
+    await this.lockout.succeed(keys);
+    const token = randomAlphanumeric(48);
+    const now = this.clock.now();
+    const expiresAt = this.expiry(now, now, service.user_session_timeout);
+    const session = await this.db.transaction().execute(async (trx) => {
+      const live = await sessions.liveSessions(trx, u.user_id, now);
+      const limit = service.user_limit_concurrent_session;
+      if (limit > 0 && live.length >= limit) {
+        if (service.user_logout_policy === 'last')
+          throw new ApiError(403, 'Client::Forbidden', 'Too many open sessions for this user');
+        for (const old of live.slice(0, live.length - limit + 1))
+          await sessions.endSession(trx, old.session_id, 'sessionLimit', now);
+      }
+      const row = await sessions.insertSession(trx, {
+        tokenHash: sha256(token),
+        serviceName,
+        userId: u.user_id,
+        scope,
+        ip,
+        now,
+        expiresAt,
+      });
+      await recordAudit(trx, {
+        serviceName,
+        type: bypass ? 'login.2faBypass' : 'login.succeeded',
+        actor: u.name,
+        ip,
+        userId: u.user_id,
+        data: { scope, sessionId: row.session_id, reset: resetUsed },
+      });
+      return row;
+    });
+    return { sessionToken: token, expiresAt: toOvhDate(session.expires_at), scope };
+  }
+
+  private expiry(createdAt: Date, now: Date, timeoutSeconds: number): Date {
+    const absolute = createdAt.getTime() + SESSION_MAX_MS;
+    return new Date(timeoutSeconds > 0 ? Math.min(now.getTime() + timeoutSeconds * 1000, absolute) : absolute);
+  }
+
+  private async whitelisted(serviceName: string, ip: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('two_fa_whitelist')
+      .select('id')
+      .where('service_name', '=', serviceName)
+      .where('state', '=', 'enabled')
+      .where(sql<boolean>`${ip}::inet <<= network`)
+      .executeTakeFirst();
+    return Boolean(row);
+  }
+
+  /** The code matches the user's secret (current step ±1) and its step was never used: the insert decides, atomically. */
+  private async acceptTotp(user: UserRow, code: string): Promise<boolean> {
+    const secret = this.box.open(user.totp_secret_ciphertext!, totpAad(user.user_id));
+    const step = await matchTotp(secret, code, this.clock.now());
+    if (step === undefined) return false;
+    const inserted = await this.db
+      .insertInto('totp_used')
+      .values({ user_id: user.user_id, step, used_at: this.clock.now() })
+      .onConflict((oc) => oc.doNothing())
+      .returning('step')
+      .executeTakeFirst();
+    return inserted !== undefined;
+  }
+
+  /** The user of a session token, if the session is live on this service; slides its idle timeout. */
+  async authenticate(serviceName: string, token: string): Promise<SessionUser> {
+    const row = await sessions.findSession(this.db, sha256(token));
+    const now = this.clock.now();
+    if (
+      !row ||
+      row.session_service !== serviceName ||
+      row.ended_at ||
+      row.expires_at <= now ||
+      row.deleted_at ||
+      row.activation_state !== 'enabled'
+    ) {
+      throw unauthorized('Session expired or unknown: log in again');
+    }
+    const { session_id, scope, expires_at, last_seen_at, ended_at: _e, session_service: _s, ...user } = row;
+    if (now.getTime() - last_seen_at.getTime() > 30_000) {
+      const service = await this.service(serviceName);
+      const created = await this.db
+        .selectFrom('user_session')
+        .select('created_at')
+        .where('session_id', '=', session_id)
+        .executeTakeFirstOrThrow();
+      await sessions.touchSession(this.db, session_id, now, this.expiry(created.created_at, now, service.user_session_timeout));
+    }
+    void expires_at;
+    return { sessionId: session_id, scope, user: user as UserRow };
+  }
+
+  async logout(session: SessionUser): Promise<void> {
+    await sessions.endSession(this.db, session.sessionId, 'logout', this.clock.now());
+  }
+
+  /** Step 2: a new secret, its otpauth URI and QR code, valid 10 minutes. */
+  async startEnrollment(serviceName: string, session: SessionUser) {
+    const secret = newTotpSecret();
+    const enrollmentId = randomAlphanumeric(24);
+    const now = this.clock.now();
+    const expiresAt = new Date(now.getTime() + ENROLLMENT_TTL_MS);
+    await this.db.transaction().execute(async (trx) => {
+      // One offer at a time per user.
+      await trx.deleteFrom('enrollment').where('user_id', '=', session.user.user_id).where('used_at', 'is', null).execute();
+      await trx
+        .insertInto('enrollment')
+        .values({
+          enrollment_id: enrollmentId,
+          service_name: serviceName,
+          user_id: session.user.user_id,
+          secret_ciphertext: this.box.seal(secret, `enrollment:${enrollmentId}`),
+          created_at: now,
+          expires_at: expiresAt,
+          used_at: null,
+        })
+        .execute();
+    });
+    const uri = otpauthUri(secret, serviceName, session.user.name);
+    return { enrollmentId, secret, otpauthUri: uri, qrCode: await qrCodeDataUri(uri), expiresAt: toOvhDate(expiresAt) };
+  }
+
+  /**
+   * "Enter a new password, scan the QR code, confirm the obtained code": creates the task, waiting for operation
+   * validation, and sends the token. Nothing changes before validation.
+   */
+  async changeCredentials(
+    serviceName: string,
+    session: SessionUser,
+    input: { enrollmentId?: string | undefined; newPassword: string; code?: string | undefined },
+    ip: string,
+  ) {
+    const service = await this.service(serviceName);
+    const user = session.user;
+    await checkNewPassword(this.db, serviceName, user.user_id, input.newPassword, 'newPassword');
+    let totpSecret: string | undefined;
+    if (input.enrollmentId !== undefined) {
+      const enrollment = await this.db
+        .selectFrom('enrollment')
+        .selectAll()
+        .where('enrollment_id', '=', input.enrollmentId)
+        .executeTakeFirst();
+      if (!enrollment || enrollment.user_id !== user.user_id || enrollment.used_at || enrollment.expires_at <= this.clock.now()) {
+        throw invalidField('enrollmentId', 'is unknown, used or expired: start the enrollment again');
+      }
+      totpSecret = this.box.open(enrollment.secret_ciphertext, `enrollment:${enrollment.enrollment_id}`);
+      if (!input.code || (await matchTotp(totpSecret, input.code, this.clock.now())) === undefined) {
+        await this.lockout.fail([userKey(user.user_id)]);
+        throw invalidField('code', 'does not match the new secret: check the time on your phone and type the current code');
+      }
+    } else if (service.two_fa_state === 'enabled' && !user.totp_secret_ciphertext) {
+      throw invalidField(
+        'enrollmentId',
+        'is required: 2FA is on for this service, set up your 2FA secret with your new password',
+      );
+    }
+    const passwordHash = await hashPassword(input.newPassword);
+    const name = totpSecret ? USER_TASKS.changeCredentials : USER_TASKS.changePassword;
+    return this.db.transaction().execute(async (trx) => {
+      if (input.enrollmentId !== undefined) {
+        const used = await trx
+          .updateTable('enrollment')
+          .set({ used_at: this.clock.now() })
+          .where('enrollment_id', '=', input.enrollmentId)
+          .where('used_at', 'is', null)
+          .executeTakeFirst();
+        if (Number(used.numUpdatedRows) !== 1) throw invalidField('enrollmentId', 'was used already');
+      }
+      const task = await this.users.createTask(trx, {
+        serviceName,
+        user,
+        name,
+        description: totpSecret ? `Change the password and 2FA secret of ${user.name}` : `Change the password of ${user.name}`,
+        change: { passwordHash, ...(totpSecret ? { totpSecret } : {}), keepSessionId: session.sessionId },
+        actor: { login: user.name, ip },
+        requester: user,
+        forceValidation: true,
+        summary: totpSecret ? `new password and 2FA secret for ${user.name}` : `new password for ${user.name}`,
+      });
+      return { taskId: task.taskId, operationId: task.operationId! };
+    });
+  }
+
+  /** "Load the operation received by SMS". */
+  async describeOperation(serviceName: string, session: SessionUser, operationId: number) {
+    this.requireValidator(session);
+    const op = await this.operations.find(serviceName, operationId);
+    const subject =
+      op.user_id === null
+        ? undefined
+        : await this.db.selectFrom('pcc_user').select('name').where('user_id', '=', op.user_id).executeTakeFirst();
+    return {
+      operationId: op.operation_id,
+      kind: op.kind,
+      state: op.state === 'pending' && op.token_expires_at <= this.clock.now() ? 'expired' : op.state,
+      taskId: op.task_id,
+      user: subject?.name ?? null,
+      requestedBy: op.requested_by,
+      createdAt: toOvhDate(op.created_at),
+      expiresAt: toOvhDate(op.token_expires_at),
+      triesLeft: Math.max(0, 5 - op.failed_attempts),
+    };
+  }
+
+  private requireValidator(session: SessionUser) {
+    if (session.scope !== 'full') throw new ApiError(403, 'Client::Forbidden', 'Renew your credentials first');
+    if (!session.user.is_token_validator)
+      throw new ApiError(403, 'Client::Forbidden', 'Only a token validator can validate operations');
+  }
+
+  async validateOperation(serviceName: string, session: SessionUser, operationId: number, token: string, ip: string) {
+    this.requireValidator(session);
+    const op = await this.operations.validate(
+      serviceName,
+      operationId,
+      token,
+      { user: session.user, actor: session.user.name },
+      ip,
+      async (trx, pending) => {
+        if (pending.task_id === null) return;
+        await trx
+          .updateTable('task')
+          .set({ state: 'todo', last_modification_date: this.clock.now(), description: `Validated by ${session.user.name}` })
+          .where('task_id', '=', pending.task_id)
+          .where('state', '=', 'waitingTodo')
+          .execute();
+      },
+    );
+    return { operationId: op.operation_id, state: 'validated' as const, taskId: op.task_id };
+  }
+
+  async resendToken(serviceName: string, session: SessionUser, operationId: number) {
+    const op = await this.operations.find(serviceName, operationId);
+    const own = op.user_id === session.user.user_id;
+    if (!own && !session.user.is_token_validator)
+      throw new ApiError(403, 'Client::Forbidden', 'Only the requester or a token validator can ask for a new token');
+    const requester =
+      op.user_id === null
+        ? null
+        : await this.db.selectFrom('pcc_user').selectAll().where('user_id', '=', op.user_id).executeTakeFirst();
+    await this.operations.resend(serviceName, operationId, own ? (requester ?? null) : null, `${op.kind}`);
+  }
+
+  /** "Password lost": a reset token by SMS (a confirmed number) or e-mail. The answer never tells whether the login exists. */
+  async passwordLost(serviceName: string, login: string, ip: string): Promise<void> {
+    await this.service(serviceName);
+    const user = await findUserByName(this.db, serviceName, login.replace(new RegExp(`@${escapeRegExp(serviceName)}$`), ''));
+    const wait = await this.lockout.waitMs([ipKey(ip), ...(user ? [userKey(user.user_id)] : [])]);
+    if (wait > 0) throw tooMany(wait);
+    const channel = user?.phone_number && user.phone_confirmed ? 'sms' : user?.email ? 'email' : undefined;
+    if (!user || !channel || user.activation_state !== 'enabled') return;
+    const token = String(randomInt(0, 100_000_000)).padStart(8, '0');
+    const now = this.clock.now();
+    await this.db.transaction().execute(async (trx) => {
+      const recent = await trx
+        .selectFrom('password_reset')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('user_id', '=', user.user_id)
+        .where('created_at', '>', new Date(now.getTime() - 24 * 3600_000))
+        .executeTakeFirstOrThrow();
+      if (Number(recent.n) >= 5) return; // a daily cap; silent, like the unknown login
+      await trx.deleteFrom('password_reset').where('user_id', '=', user.user_id).where('used_at', 'is', null).execute();
+      await trx
+        .insertInto('password_reset')
+        .values({
+          token_hash: this.box.mac(`reset:${user.user_id}:${token}`),
+          service_name: serviceName,
+          user_id: user.user_id,
+          created_at: now,
+          expires_at: new Date(now.getTime() + RESET_TTL_MS),
+          used_at: null,
+        })
+        .execute();
+      const recipient = channel === 'sms' ? user.phone_number! : user.email!;
+      await enqueueMessage(
+        trx,
+        this.box,
+        {
+          serviceName,
+          channel,
+          recipient,
+          body: `PCC ${serviceName}: password reset code for ${user.name}: ${token}. Valid 15 minutes.`,
+          operationId: null,
+        },
+        now,
+      );
+      await recordAudit(trx, {
+        serviceName,
+        type: 'user.passwordLost',
+        actor: user.name,
+        ip,
+        userId: user.user_id,
+        data: { channel },
+      });
+    });
+  }
+
+  private async consumeResetToken(user: UserRow, token: string): Promise<boolean> {
+    if (!/^\d{8}$/.test(token)) return false;
+    const now = this.clock.now();
+    const result = await this.db
+      .updateTable('password_reset')
+      .set({ used_at: now })
+      .where('token_hash', '=', this.box.mac(`reset:${user.user_id}:${token}`))
+      .where('user_id', '=', user.user_id)
+      .where('used_at', 'is', null)
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
