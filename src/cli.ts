@@ -13,6 +13,7 @@ import { openMigratedDatabase, secretBoxFor } from './runtime.js';
 import { newMasterKeyText } from './security/secret-box.js';
 import { randomAlphanumeric } from './security/tokens.js';
 import { writeDevCert } from './dev-cert.js';
+import { rotateKeys } from './modules/keys/rotate.js';
 
 const USAGE = `Usage: npm run cli -- <command>
 
@@ -116,7 +117,7 @@ const commands: Record<string, Command> = {
     },
   },
   'keys new': { needsDb: false, run: async () => ({ SECRET_KEYS: newMasterKeyText() }) },
-  'keys rotate': { run: async ({ auth }) => ({ resealedApplicationSecrets: await auth.resealApplicationSecrets() }) },
+  'keys rotate': { run: async ({ handle, config }) => rotateKeys(handle.db, secretBoxFor(config, createLogger('warn', true))) },
   'dev-cert': {
     needsDb: false,
     run: async (args) => {

@@ -39,7 +39,7 @@ export interface SignedCall {
 }
 
 /** Associated data of an application secret: the sealed text only opens for its own application. */
-const secretAad = (applicationKey: string) => `application:${applicationKey}`;
+export const secretAad = (applicationKey: string) => `application:${applicationKey}`;
 /** `last_use` is written at most this often per credential, so a signed call costs no write. */
 const LAST_USE_RESOLUTION_MS = 60_000;
 
@@ -81,18 +81,6 @@ export class AuthService {
       name,
     });
     return { applicationKey, applicationSecret };
-  }
-
-  /** Re-seals every application secret with the active key. */
-  async resealApplicationSecrets(): Promise<number> {
-    let count = 0;
-    for (const app of await repo.listApplications(this.db)) {
-      if (SecretBox.keyIdOf(app.secret_ciphertext) === this.box.activeKeyId) continue;
-      const secret = this.box.open(app.secret_ciphertext, secretAad(app.application_key));
-      await repo.updateApplicationSecret(this.db, app.application_id, this.box.seal(secret, secretAad(app.application_key)));
-      count++;
-    }
-    return count;
   }
 
   async requestCredential(
@@ -183,6 +171,10 @@ export class AuthService {
   }
 
   private expiryOf(validity: Validity): Date | null {
+    // The CLI checks its --validity with `in`, which lets `toString` through: refuse it here for every caller.
+    if (!Object.hasOwn(VALIDITIES, validity)) {
+      throw invalidField('validity', `must be one of ${Object.keys(VALIDITIES).join(', ')}`);
+    }
     const seconds = VALIDITIES[validity];
     return seconds === null ? null : new Date(this.clock.now().getTime() + seconds * 1000);
   }

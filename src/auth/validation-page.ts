@@ -80,7 +80,8 @@ ${error ? `<p class="err" role="alert">${escapeHtml(error)}</p>` : ''}
     async (request, reply) => {
       const { credentialToken, login, password } = request.body;
       const validity = (request.body.validity ?? '1d') as Validity;
-      if (!(validity in VALIDITIES)) return form(reply, credentialToken, 'Choose a validity from the list.');
+      // own keys only: `in` also saw `constructor` or `toString`, whose expiry was an invalid date (a 500)
+      if (!Object.hasOwn(VALIDITIES, validity)) return form(reply, credentialToken, 'Choose a validity from the list.');
       const decision = request.body.decision === 'refused' ? 'refused' : 'validated';
       const result = await app.services.auth.decideValidation({
         validationToken: credentialToken,

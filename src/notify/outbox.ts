@@ -4,7 +4,7 @@ import type { Database } from '../db/types.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { Sender } from './senders.js';
 
-const bodyAad = (recipient: string, operationId: number | null) => `outbox:${recipient}:${operationId ?? ''}`;
+export const bodyAad = (recipient: string, operationId: number | null) => `outbox:${recipient}:${operationId ?? ''}`;
 const MAX_ATTEMPTS = 8;
 
 export interface NewMessage {

@@ -22,6 +22,9 @@ const SESSION_MAX_MS = 12 * 60 * 60_000;
 const ENROLLMENT_TTL_MS = 10 * 60_000;
 const RESET_TTL_MS = 15 * 60_000;
 
+/** An offered TOTP secret is bound to its enrollment. */
+export const enrollmentAad = (enrollmentId: string) => `enrollment:${enrollmentId}`;
+
 export interface SessionUser {
   sessionId: number;
   scope: SessionScope;
@@ -222,7 +225,7 @@ export class SecureService {
           enrollment_id: enrollmentId,
           service_name: serviceName,
           user_id: session.user.user_id,
-          secret_ciphertext: this.box.seal(secret, `enrollment:${enrollmentId}`),
+          secret_ciphertext: this.box.seal(secret, enrollmentAad(enrollmentId)),
           created_at: now,
           expires_at: expiresAt,
           used_at: null,
@@ -256,7 +259,7 @@ export class SecureService {
       if (!enrollment || enrollment.user_id !== user.user_id || enrollment.used_at || enrollment.expires_at <= this.clock.now()) {
         throw invalidField('enrollmentId', 'is unknown, used or expired: start the enrollment again');
       }
-      totpSecret = this.box.open(enrollment.secret_ciphertext, `enrollment:${enrollment.enrollment_id}`);
+      totpSecret = this.box.open(enrollment.secret_ciphertext, enrollmentAad(enrollment.enrollment_id));
       if (!input.code || (await matchTotp(totpSecret, input.code, this.clock.now())) === undefined) {
         await this.lockout.fail([userKey(user.user_id)]);
         throw invalidField('code', 'does not match the new secret: check the time on your phone and type the current code');

@@ -14,10 +14,10 @@ export interface PendingChange {
   keepSessionId?: number;
 }
 
-const aad = (userId: number, taskName: string) => `pending-change:user:${userId}:${taskName}`;
+export const changeAad = (userId: number, taskName: string) => `pending-change:user:${userId}:${taskName}`;
 
 export const sealChange = (box: SecretBox, userId: number, taskName: string, change: PendingChange): string =>
-  box.seal(JSON.stringify(change), aad(userId, taskName));
+  box.seal(JSON.stringify(change), changeAad(userId, taskName));
 
 export const openChange = (box: SecretBox, userId: number, taskName: string, sealed: string): PendingChange =>
-  JSON.parse(box.open(sealed, aad(userId, taskName))) as PendingChange;
+  JSON.parse(box.open(sealed, changeAad(userId, taskName))) as PendingChange;
