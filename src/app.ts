@@ -23,6 +23,7 @@ import validationPage from './auth/validation-page.js';
 import { OperationService } from './modules/operations/service.js';
 import { UsersService } from './modules/users/service.js';
 import secureRoutes from './secure/routes.js';
+import { AuditService } from './modules/audit/service.js';
 import { SecureService } from './secure/service.js';
 import { Lockout } from './security/lockout.js';
 import { SecretBox } from './security/secret-box.js';
@@ -36,6 +37,7 @@ export interface AppServices {
   users: UsersService;
   operations: OperationService;
   secure: SecureService;
+  audit: AuditService;
 }
 
 declare module 'fastify' {
@@ -92,6 +94,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   app.decorate('services', {
     users,
     operations,
+    audit: new AuditService(handle.db),
     secure: new SecureService(handle.db, box, clock, new Lockout(handle.db, clock), users, operations),
     services: new ServicesService(handle.db, publicUrlOf(config)),
     whitelist: new WhitelistService(handle.db, clock, {

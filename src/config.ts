@@ -74,9 +74,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const key of Object.keys(ConfigSchema.properties)) {
     const value = env[key];
     if (value === undefined || value === '') continue;
-    raw[key] = booleans.has(key) ? parseBoolean(value) : value;
+    const schema = ConfigSchema.properties[key as keyof typeof ConfigSchema.properties] as { type?: string };
+    // Value.Convert would truncate 80.5 to 80 and read 1e3 as 1: an integer setting must be written as one.
+    raw[key] = booleans.has(key) ? parseBoolean(value) : schema.type === 'integer' && /^\d+$/.test(value) ? Number(value) : value;
   }
-  const withDefaults = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw));
+  // No Value.Convert: integers and booleans were converted above, strictly; anything else stays text.
+  const withDefaults = Value.Default(ConfigSchema, raw);
   const errors = [...Value.Errors(ConfigSchema, withDefaults)];
   if (errors.length > 0) {
     const lines = errors.map((e) => `${e.path.slice(1) || '(root)'}: ${e.message}`);

@@ -14,8 +14,8 @@ import { randomBytes } from 'node:crypto';
 export const OPENAPI_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../openapi/openapi.json');
 
 export async function generateOpenApi(): Promise<string> {
-  // The routes only need a handle to be built; no query runs.
-  const handle = await openDatabase({ dataDir: 'memory://' });
+  // Building the routes runs no query: a pg pool that is never asked for a connection never opens one.
+  const handle = await openDatabase({ databaseUrl: 'postgres://openapi.invalid/none' });
   try {
     const secretBox = new SecretBox([{ id: 'openapi', key: randomBytes(32) }]);
     const app = await buildApp({ handle, config: loadConfig({}), secretBox });

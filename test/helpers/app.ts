@@ -1,5 +1,7 @@
 import type { Test } from 'tap';
-import { buildApp, type AppDeps } from '../../src/app.js';
+import { randomBytes } from 'node:crypto';
+import { buildApp, operatorAccess, type AppDeps } from '../../src/app.js';
+import { SecretBox } from '../../src/security/secret-box.js';
 import type { Clock } from '../../src/clock.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { DatabaseHandle } from '../../src/db/database.js';
@@ -27,11 +29,14 @@ export class TestClock implements Clock {
 export interface TestContext {
   app: App;
   handle: DatabaseHandle;
+  /** The PostgreSQL URL of this test's database (`undefined` on PGlite): a second app may open it too. */
+  databaseUrl: string | undefined;
   clock: TestClock;
   config: Config;
   /** A worker that is not started: the test calls `drain()` to run due tasks. */
   worker: TaskWorker;
   newWorker(id: string, leaseSeconds?: number): TaskWorker;
+  secretBox: SecretBox;
   /** Creates an account (if new) and a service owned by it. */
   newService(serviceName?: string, login?: string): Promise<string>;
 }
@@ -42,14 +47,35 @@ export const silentLog = pino({ level: 'silent' });
 /** A fresh app on a fresh database, torn down when the test ends. */
 export async function buildTestApp(
   t: Test,
-  options: { env?: Record<string, string>; deps?: Partial<AppDeps> } = {},
+  options: {
+    env?: Record<string, string>;
+    deps?: Partial<AppDeps>;
+    /** real OVH authentication instead of operator access */ auth?: boolean;
+  } = {},
 ): Promise<TestContext> {
-  const { handle, drop } = await freshDatabase();
+  const { handle, url, drop } = await freshDatabase();
   const config = loadConfig({ ...options.env });
   const clock = new TestClock();
-  const app = await buildApp({ handle, config, clock, ...options.deps });
+  const secretBox = new SecretBox([{ id: 'test', key: randomBytes(32) }]);
+  const app = await buildApp({
+    handle,
+    config,
+    clock,
+    secretBox,
+    ...(options.auth ? {} : { authenticate: operatorAccess }),
+    ...options.deps,
+  });
   const newWorker = (id: string, leaseSeconds = config.TASK_LEASE_SECONDS) =>
-    new TaskWorker({ handle, handlers: taskHandlers(), clock, log: silentLog, leaseSeconds, pollMs: 60_000, workerId: id });
+    new TaskWorker({
+      handle,
+      handlers: taskHandlers(),
+      clock,
+      box: secretBox,
+      log: silentLog,
+      leaseSeconds,
+      pollMs: 60_000,
+      workerId: id,
+    });
   t.teardown(async () => {
     await app.close();
     await handle.close();
@@ -59,8 +85,10 @@ export async function buildTestApp(
   return {
     app,
     handle,
+    databaseUrl: url,
     clock,
     config,
+    secretBox,
     worker: newWorker('test-worker'),
     newWorker,
     async newService(serviceName = `pcc-test-${++serviceCounter}`, login = 'owner') {

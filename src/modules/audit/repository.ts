@@ -1,4 +1,4 @@
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../../db/types.js';
 
 export interface AuditInput {
@@ -23,4 +23,17 @@ export async function recordAudit(trx: Transaction<Database>, event: AuditInput)
       data: JSON.stringify(event.data ?? {}),
     })
     .execute();
+}
+
+export async function listAuditEvents(
+  db: Kysely<Database>,
+  serviceName: string,
+  filter: { from?: Date | undefined; to?: Date | undefined; type?: string | undefined },
+) {
+  let query = db.selectFrom('audit_event').selectAll().where('service_name', '=', serviceName);
+  if (filter.from) query = query.where('created_at', '>=', filter.from);
+  if (filter.to) query = query.where('created_at', '<', filter.to);
+  if (filter.type?.endsWith('*')) query = query.where('type', 'like', `${filter.type.slice(0, -1).replace(/[\\%_]/g, '\\$&')}%`);
+  else if (filter.type) query = query.where('type', '=', filter.type);
+  return query.orderBy('id', 'desc').limit(1000).execute();
 }

@@ -1,0 +1,115 @@
+import t from 'tap';
+import { loadConfig } from '../src/config.js';
+
+const rejection = (env: Record<string, string>): string => {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+};
+
+t.test('an empty environment gives the documented defaults', async (t) => {
+  const config = loadConfig({});
+  t.match(config, {
+    PORT: 3000,
+    HOST: '127.0.0.1',
+    DATA_DIR: './data',
+    LOG_LEVEL: 'info',
+    BODY_LIMIT: 65_536,
+    TASK_LEASE_SECONDS: 60,
+    TASK_POLL_MS: 2000,
+    WORKER_ENABLED: true,
+    TRUSTED_PROXIES: '',
+    RATE_LIMIT_PER_MINUTE: 1200,
+    WHITELIST_MAX_ENTRIES: 256,
+    WHITELIST_MIN_PREFIX_V4: 8,
+    WHITELIST_MIN_PREFIX_V6: 32,
+    SHUTDOWN_TIMEOUT_MS: 25_000,
+  });
+  t.equal(config.DATABASE_URL, undefined, 'the embedded database unless a URL is set');
+  t.equal(config.PUBLIC_URL, undefined);
+});
+
+t.test('numbers are read from their text', async (t) => {
+  const config = loadConfig({ PORT: '8080', WHITELIST_MAX_ENTRIES: '10', TASK_LEASE_SECONDS: '5' });
+  t.strictSame([config.PORT, config.WHITELIST_MAX_ENTRIES, config.TASK_LEASE_SECONDS], [8080, 10, 5]);
+});
+
+t.test('an empty variable counts as unset', async (t) => {
+  t.equal(loadConfig({ PORT: '', LOG_LEVEL: '' }).PORT, 3000);
+});
+
+t.test('variables the service does not know are ignored', async (t) => {
+  t.notOk('HOME' in loadConfig({ HOME: '/root', PATH: '/bin' }));
+});
+
+for (const port of ['http', '70000', '-1']) {
+  t.test(`PORT=${port} is rejected with a message naming PORT`, async (t) => {
+    t.match(rejection({ PORT: port }), /^Invalid configuration:\n {2}PORT: /);
+  });
+}
+
+// TypeBox's Value.Convert alone would truncate: PORT=80.5 would become 80 and PORT=1e3 would become 1.
+for (const port of ['80.5', '1e3', '0x50']) {
+  t.test(`PORT=${port} is rejected instead of being truncated`, async (t) => {
+    t.match(rejection({ PORT: port }), /PORT: /);
+  });
+}
+
+for (const level of ['verbose', 'INFO', 'warning']) {
+  t.test(`LOG_LEVEL=${level} is rejected with a message naming LOG_LEVEL`, async (t) => {
+    t.match(rejection({ LOG_LEVEL: level }), /LOG_LEVEL: /);
+  });
+}
+
+t.test('each log level pino knows is accepted', async (t) => {
+  for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) {
+    t.equal(loadConfig({ LOG_LEVEL: level }).LOG_LEVEL, level);
+  }
+});
+
+for (const url of ['mysql://db/pcc', 'localhost:5432/pcc', 'file:///var/db']) {
+  t.test(`DATABASE_URL=${url} is rejected with a message naming DATABASE_URL`, async (t) => {
+    t.match(rejection({ DATABASE_URL: url }), /DATABASE_URL: /);
+  });
+}
+
+t.test('both postgres:// and postgresql:// URLs are accepted', async (t) => {
+  t.equal(loadConfig({ DATABASE_URL: 'postgres://u@db/pcc' }).DATABASE_URL, 'postgres://u@db/pcc');
+  t.equal(loadConfig({ DATABASE_URL: 'postgresql://u@db/pcc' }).DATABASE_URL, 'postgresql://u@db/pcc');
+});
+
+t.test('a rejected value is not echoed in the message (a URL may hold a password)', async (t) => {
+  t.notMatch(rejection({ DATABASE_URL: 'mysql://pcc:hunter2@db/pcc' }), /hunter2/);
+});
+
+t.test('every bad variable is listed in the one error', async (t) => {
+  const message = rejection({ PORT: 'http', LOG_LEVEL: 'verbose', BODY_LIMIT: '1' });
+  t.match(message, /PORT: /);
+  t.match(message, /LOG_LEVEL: /);
+  t.match(message, /BODY_LIMIT: /);
+});
+
+for (const text of ['true', 'TRUE', '1', 'yes', 'on']) {
+  t.test(`WORKER_ENABLED=${text} is true`, async (t) => {
+    t.equal(loadConfig({ WORKER_ENABLED: text }).WORKER_ENABLED, true);
+  });
+}
+
+for (const text of ['false', 'False', '0', 'no', 'off']) {
+  t.test(`WORKER_ENABLED=${text} is false`, async (t) => {
+    t.equal(loadConfig({ WORKER_ENABLED: text }).WORKER_ENABLED, false);
+  });
+}
+
+t.test('a boolean that is neither true nor false is rejected with a message naming it', async (t) => {
+  t.match(rejection({ WORKER_ENABLED: 'maybe' }), /WORKER_ENABLED: /);
+});
+
+t.test('the whitelist limits are bounded by the address sizes', async (t) => {
+  t.match(rejection({ WHITELIST_MIN_PREFIX_V4: '33' }), /WHITELIST_MIN_PREFIX_V4: /);
+  t.match(rejection({ WHITELIST_MIN_PREFIX_V6: '129' }), /WHITELIST_MIN_PREFIX_V6: /);
+  t.match(rejection({ WHITELIST_MAX_ENTRIES: '0' }), /WHITELIST_MAX_ENTRIES: /);
+});

@@ -1,0 +1,181 @@
+import t from 'tap';
+import { insertTask } from '../src/modules/tasks/repository.js';
+import type { TaskHandler } from '../src/tasks/handlers.js';
+import { taskHandlers } from '../src/tasks/registry.js';
+import { TaskWorker } from '../src/tasks/worker.js';
+import { buildTestApp, silentLog } from './helpers/app.js';
+import { addEntryOk, getTask } from './helpers/api.js';
+
+// One app and database for the file. Claims race on the whole queue, so every test ends with an empty queue: what it
+// left due or claimed is canceled. The clock only moves forward; tests use dates relative to it.
+const LEASE_SECONDS = 30;
+const ctx = await buildTestApp(t);
+t.afterEach(async () => {
+  await ctx.handle.db
+    .updateTable('task')
+    .set({ state: 'canceled', locked_by: null, locked_until: null })
+    .where('state', 'in', ['todo', 'doing'])
+    .execute();
+});
+
+/** A service with one new whitelist entry whose add task is due, and two workers sharing the queue. */
+async function setup() {
+  const svc = await ctx.newService();
+  const { id, taskId } = await addEntryOk(ctx.app, svc, '203.0.113.0/24');
+  return { svc, id, taskId, a: ctx.newWorker('worker-a', LEASE_SECONDS), b: ctx.newWorker('worker-b', LEASE_SECONDS) };
+}
+
+const taskRow = (taskId: number) =>
+  ctx.handle.db.selectFrom('task').selectAll().where('task_id', '=', taskId).executeTakeFirstOrThrow();
+const entryRow = (id: number) =>
+  ctx.handle.db.selectFrom('two_fa_whitelist').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+
+t.test('a task claimed by one worker is not claimable by another before its lease ends', async (t) => {
+  const { taskId, a, b } = await setup();
+  const claimed = await a.claimOne();
+  t.equal(claimed?.task_id, taskId);
+  t.equal(claimed?.state, 'doing');
+  t.equal(claimed?.locked_by, 'worker-a');
+  t.equal(await b.claimOne(), undefined, 'right after the claim');
+  ctx.clock.advance(LEASE_SECONDS * 1000);
+  t.equal(await b.claimOne(), undefined, 'at the very end of the lease');
+});
+
+t.test('after the lease of a dead worker ends, another worker takes the task over and applies it once', async (t) => {
+  const { svc, id, taskId, a, b } = await setup();
+  await a.claimOne(); // …and worker A dies without running it
+  ctx.clock.advance((LEASE_SECONDS + 1) * 1000);
+  const claimed = await b.claimOne();
+  t.equal(claimed?.task_id, taskId, 'B takes the task over');
+  t.equal(claimed?.attempts, 2);
+  await b.run(claimed!);
+  const task = await taskRow(taskId);
+  t.match(task, { state: 'done', attempts: 2, locked_by: null, locked_until: null, progress: 100 });
+  const entry = await entryRow(id);
+  t.equal(entry.state, 'enabled');
+  t.equal(entry.updated_at.getTime(), ctx.clock.now().getTime(), 'enabled by B, now');
+  t.equal((await getTask(ctx.app, svc, taskId)).state, 'done');
+});
+
+t.test('a worker whose task was taken over and finished applies and changes nothing when it finally runs it', async (t) => {
+  const { id, taskId, a, b } = await setup();
+  const claimedByA = await a.claimOne();
+  ctx.clock.advance((LEASE_SECONDS + 1) * 1000);
+  const claimedByB = await b.claimOne();
+  await b.run(claimedByB!);
+  const taskAfterB = await taskRow(taskId);
+  const entryAfterB = await entryRow(id);
+
+  ctx.clock.advance(10_000);
+  await a.run(claimedByA!); // A wakes up from a long pause
+  t.strictSame(await taskRow(taskId), taskAfterB, 'the task is untouched');
+  t.strictSame(await entryRow(id), entryAfterB, 'the entry is untouched');
+});
+
+t.test('a worker whose lease was taken over does not apply the task while the new holder has it', async (t) => {
+  const { id, taskId, a, b } = await setup();
+  const claimedByA = await a.claimOne();
+  ctx.clock.advance((LEASE_SECONDS + 1) * 1000);
+  const claimedByB = await b.claimOne();
+  const taskHeldByB = await taskRow(taskId);
+
+  await a.run(claimedByA!);
+  t.strictSame(await taskRow(taskId), taskHeldByB, 'still doing, held by B');
+  t.equal((await entryRow(id)).state, 'enabling', 'not applied by A');
+
+  await b.run(claimedByB!);
+  t.equal((await taskRow(taskId)).state, 'done', 'B still finishes it');
+  t.equal((await entryRow(id)).state, 'enabled');
+});
+
+t.test('a task claimed again and again past maxAttempts ends in error, and so does its entry', async (t) => {
+  const { svc, id, taskId, a } = await setup();
+  // Default maxAttempts is 5: five claims die, the sixth gives up instead of applying.
+  let claimed;
+  for (let attempt = 1; attempt <= 6; attempt++) {
+    if (attempt > 1) ctx.clock.advance((LEASE_SECONDS + 1) * 1000);
+    claimed = await a.claimOne();
+    t.equal(claimed?.attempts, attempt, `claim ${attempt}`);
+  }
+  await a.run(claimed!);
+  const task = await taskRow(taskId);
+  t.match(task, { state: 'error', description: 'Task failed', last_error: /given up after 5 interrupted attempts/ });
+  t.equal((await entryRow(id)).state, 'error');
+  t.equal((await getTask(ctx.app, svc, taskId)).state, 'error');
+});
+
+t.test('a task is claimed only once its execution date has come', async (t) => {
+  const svc = await ctx.newService();
+  const later = new Date(ctx.clock.now().getTime() + 3600_000);
+  const row = await ctx.handle.db.transaction().execute((trx) =>
+    insertTask(trx, {
+      serviceName: svc,
+      name: 'addTwoFAWhitelist',
+      type: 'twoFAWhitelist',
+      description: 'scheduled',
+      createdBy: null,
+      createdFrom: 'test',
+      executionDate: later,
+    }),
+  );
+  t.equal(await ctx.worker.claimOne(), undefined, 'not before');
+  ctx.clock.advance(3600_000);
+  t.equal((await ctx.worker.claimOne())?.task_id, row.task_id, 'at its date');
+});
+
+t.test('a task whose error hook fails still ends in error, and the worker goes on with the queue', async (t) => {
+  const svc = await ctx.newService();
+  const explode: TaskHandler = {
+    apply: async () => {
+      throw new Error('apply exploded');
+    },
+    onError: async () => {
+      throw new Error('onError exploded too');
+    },
+  };
+  const worker = new TaskWorker({
+    handle: ctx.handle,
+    handlers: new Map([...taskHandlers(), ['explode', explode]]),
+    clock: ctx.clock,
+    log: silentLog,
+    leaseSeconds: LEASE_SECONDS,
+    pollMs: 60_000,
+  });
+  const bad = await ctx.handle.db.transaction().execute((trx) =>
+    insertTask(trx, {
+      serviceName: svc,
+      name: 'explode',
+      type: 'test',
+      description: 'explodes',
+      createdBy: null,
+      createdFrom: 'test',
+      executionDate: ctx.clock.now(),
+    }),
+  );
+  ctx.clock.advance(1000); // the entry's task comes after the bad one
+  const { id, taskId } = await addEntryOk(ctx.app, svc, '203.0.113.0/24');
+
+  t.equal(await worker.drain(), 2, 'both tasks processed in one pass');
+  t.match(await taskRow(bad.task_id), { state: 'error', last_error: 'apply exploded', locked_by: null });
+  t.equal((await taskRow(taskId)).state, 'done');
+  t.equal((await entryRow(id)).state, 'enabled');
+});
+
+t.test('a started worker runs a new task as soon as it is notified, without polling', async (t) => {
+  const svc = await ctx.newService();
+  const worker = ctx.newWorker('listener'); // polls every 60 s: only NOTIFY can wake it within the test
+  await worker.start();
+  t.teardown(() => worker.stop());
+  await new Promise((resolve) => setTimeout(resolve, 300)); // let its first pass over the empty queue end
+
+  const { id, taskId } = await addEntryOk(ctx.app, svc, '203.0.113.0/24');
+  const deadline = Date.now() + 5000;
+  let state = (await getTask(ctx.app, svc, taskId)).state;
+  while (state !== 'done' && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    state = (await getTask(ctx.app, svc, taskId)).state;
+  }
+  t.equal(state, 'done', 'done within 5 s');
+  t.equal((await entryRow(id)).state, 'enabled');
+  await worker.stop();
+});
