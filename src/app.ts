@@ -24,6 +24,7 @@ import { OperationService } from './modules/operations/service.js';
 import { UsersService } from './modules/users/service.js';
 import secureRoutes from './secure/routes.js';
 import { AuditService } from './modules/audit/service.js';
+import { AllowedNetworkService } from './modules/allowed-network/service.js';
 import { SecureService } from './secure/service.js';
 import { Lockout } from './security/lockout.js';
 import { SecretBox } from './security/secret-box.js';
@@ -38,6 +39,7 @@ export interface AppServices {
   operations: OperationService;
   secure: SecureService;
   audit: AuditService;
+  allowedNetworks: AllowedNetworkService;
 }
 
 declare module 'fastify' {
@@ -90,12 +92,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   const box = deps.secretBox ?? new SecretBox([{ id: 'ephemeral', key: randomBytes(32) }]);
   const operations = new OperationService(handle.db, box, clock);
+  const allowedNetworks = new AllowedNetworkService(handle.db, clock);
   const users = new UsersService(handle.db, box, clock, operations);
   app.decorate('services', {
     users,
     operations,
     audit: new AuditService(handle.db),
-    secure: new SecureService(handle.db, box, clock, new Lockout(handle.db, clock), users, operations),
+    allowedNetworks,
+    secure: new SecureService(handle.db, box, clock, new Lockout(handle.db, clock), users, operations, allowedNetworks),
     services: new ServicesService(handle.db, publicUrlOf(config)),
     whitelist: new WhitelistService(handle.db, clock, {
       maxEntries: config.WHITELIST_MAX_ENTRIES,

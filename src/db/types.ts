@@ -280,7 +280,19 @@ export interface PasswordPolicyTable {
   validity_period: Generated<number>;
 }
 
+export interface AllowedNetworkTable {
+  network_access_id: Generated<number>;
+  service_name: string;
+  network: string;
+  description: string | null;
+  state: 'allowed' | 'toDelete' | 'toUpdate';
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+  deleted_at: NullableTimestamp;
+}
+
 export type UserRow = Selectable<PccUserTable>;
+export type AllowedNetworkRow = Selectable<AllowedNetworkTable>;
 export type OperationRow = Selectable<OperationTable>;
 
 export interface Database {
@@ -303,6 +315,7 @@ export interface Database {
   auth_failure: AuthFailureTable;
   password_reset: PasswordResetTable;
   password_policy: PasswordPolicyTable;
+  allowed_network: AllowedNetworkTable;
 }
 
 export type ServiceRow = Selectable<ServiceTable>;

@@ -4,6 +4,7 @@ import taskRoutes from '../modules/tasks/routes.js';
 import whitelistRoutes from '../modules/whitelist/routes.js';
 import userRoutes from '../modules/users/routes.js';
 import auditRoutes from '../modules/audit/routes.js';
+import allowedNetworkRoutes from '../modules/allowed-network/routes.js';
 import type { App, Principal } from './types.js';
 import authRoutes from '../auth/routes.js';
 import oauth2Routes from '../auth/oauth2.js';
@@ -51,4 +52,5 @@ export async function api(app: App, options: ApiOptions) {
   await app.register(taskRoutes);
   await app.register(userRoutes);
   await app.register(auditRoutes);
+  await app.register(allowedNetworkRoutes);
 }

@@ -26,6 +26,11 @@ export function registerJsonBody(app: FastifyInstance): void {
       done(error, undefined);
     }
   });
+  // A POST or PUT without a body is an empty object: OVH's clients send none when a call has no parameters (enable,
+  // changeProperties with nothing to change), and a missing required field is then reported by its name.
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined && (request.method === 'POST' || request.method === 'PUT')) request.body = {};
+  });
   // HTML forms (the consumer-key validation page) and OAuth2 token requests.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (request, body, done) => {
     request.rawBody = body as string;

@@ -5,6 +5,7 @@ import type { Database, SessionScope, UserRow } from '../db/types.js';
 import { ApiError, invalidField, notFound } from '../http/errors.js';
 import { recordAudit } from '../modules/audit/repository.js';
 import type { OperationService } from '../modules/operations/service.js';
+import type { AllowedNetworkService } from '../modules/allowed-network/service.js';
 import { findUserByName } from '../modules/users/repository.js';
 import { checkNewPassword } from '../modules/users/password-policy.js';
 import { USER_TASKS, type UsersService } from '../modules/users/service.js';
@@ -51,6 +52,7 @@ export class SecureService {
     private readonly lockout: Lockout,
     private readonly users: UsersService,
     private readonly operations: OperationService,
+    private readonly allowedNetworks: AllowedNetworkService,
   ) {}
 
   private async service(serviceName: string) {
@@ -60,7 +62,7 @@ export class SecureService {
   }
 
   /**
-   * A login, checked in order: lockout, password (or a password-reset token), then the TOTP code unless the client IP
+   * A login, checked in order: lockout, the access policy (allowed networks when `filtered`), password (or a password-reset token), then the TOTP code unless the client IP
    * is in an enabled twoFAWhitelist entry (that skips the code only, and is audited). A user without 2FA on a service
    * where 2FA is on gets only the `credentialsRenewal` scope.
    */
@@ -69,13 +71,18 @@ export class SecureService {
     const name = input.login.replace(new RegExp(`@${escapeRegExp(serviceName)}$`), '');
     const user = await findUserByName(this.db, serviceName, name);
     const keys = [ipKey(ip), ...(user ? [userKey(user.user_id)] : [])];
-    const wait = await this.lockout.waitMs(keys);
     const audit = (type: string, data: Record<string, unknown>) =>
       this.db
         .transaction()
         .execute((trx) =>
           recordAudit(trx, { serviceName, type, actor: input.login.slice(0, 128), ip, userId: user?.user_id ?? null, data }),
         );
+    // The access policy comes first: from outside the allowed networks, nothing is checked, nothing is counted.
+    if (service.user_access_policy === 'filtered' && !(await this.allowedNetworks.isAllowed(serviceName, ip))) {
+      await audit('login.refused', { reason: 'accessPolicy' });
+      throw new ApiError(403, 'Client::Forbidden', 'Your IP address is not allowed to access this service');
+    }
+    const wait = await this.lockout.waitMs(keys);
     if (wait > 0) {
       await audit('login.locked', { waitMs: wait });
       throw tooMany(wait);

@@ -7,6 +7,7 @@ import { enqueueMessage } from '../../notify/outbox.js';
 import type { SecretBox } from '../../security/secret-box.js';
 import { recordAudit } from '../audit/repository.js';
 import { tokenValidators } from '../users/repository.js';
+import { USER_TASKS } from '../users/service.js';
 import { eraseTaskChange } from '../tasks/repository.js';
 
 export const OPERATION_TOKEN_TTL_MS = 15 * 60_000;
@@ -80,6 +81,8 @@ export class OperationService {
         validated_by_user_id: null,
         validated_at: null,
         last_sent_at: null,
+        // the app's clock, like token_expires_at: `createdAt` and `expiresAt` are shown side by side
+        created_at: now,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -257,11 +260,26 @@ export class OperationService {
 }
 
 async function cancelTask(trx: Transaction<Database>, taskId: number, description: string, now: Date) {
-  await trx
+  const canceled = await trx
     .updateTable('task')
     .set({ state: 'canceled', description, end_date: now, last_modification_date: now })
     .where('task_id', '=', taskId)
     .where('state', '=', 'waitingTodo')
-    .execute();
+    .returning(['name', 'user_id'])
+    .executeTakeFirst();
   await eraseTaskChange(trx, taskId);
+  // The user row was marked when the change was asked: a creation that never happens must not keep the name taken
+  // (a user `creating` forever), a removal that never happens must leave the user as he was (not `deleting` forever).
+  if (canceled?.user_id != null) {
+    if (canceled.name === USER_TASKS.create) {
+      await trx.updateTable('pcc_user').set({ deleted_at: now }).where('user_id', '=', canceled.user_id).execute();
+    } else if (canceled.name === USER_TASKS.remove) {
+      await trx
+        .updateTable('pcc_user')
+        .set({ state: 'delivered' })
+        .where('user_id', '=', canceled.user_id)
+        .where('state', '=', 'deleting')
+        .execute();
+    }
+  }
 }

@@ -1,5 +1,5 @@
-import type { Kysely, Transaction } from 'kysely';
-import type { Database, ServiceRow } from '../../db/types.js';
+import type { Kysely, Transaction, Updateable } from 'kysely';
+import type { Database, ServiceRow, ServiceTable } from '../../db/types.js';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -38,4 +38,9 @@ export async function insertService(trx: Transaction<Database>, serviceName: str
     .onConflict((oc) => oc.column('service_name').doNothing())
     .returningAll()
     .executeTakeFirst();
+}
+
+export async function updateService(trx: Transaction<Database>, serviceName: string, changes: Updateable<ServiceTable>) {
+  if (Object.keys(changes).length === 0) return;
+  await trx.updateTable('service').set(changes).where('service_name', '=', serviceName).execute();
 }

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { App } from '../../http/types.js';
-import { OvhError, ServiceNameParams, StringEnum } from '../../http/schemas.js';
+import { OvhError, ServiceNameParams, StringEnum, Task, commonErrors } from '../../http/schemas.js';
 
 export const DedicatedCloud = Type.Object(
   {
@@ -44,5 +44,39 @@ export default async function serviceRoutes(app: App) {
       const { services } = app.services;
       return services.toDto(await services.require(request.params.serviceName, request.principal.accountId));
     },
+  });
+
+  app.post('/dedicatedCloud/:serviceName/changeProperties', {
+    schema: {
+      tags: ['dedicatedCloud'],
+      summary: 'Update this service properties',
+      params: ServiceNameParams,
+      body: Type.Optional(
+        Type.Object(
+          {
+            description: Type.Optional(Type.String({ maxLength: 255, pattern: '^[^\\u0000-\\u001f\\u007f]*$' })),
+            userAccessPolicy: Type.Optional(
+              StringEnum(['filtered', 'open'], { description: 'Open to each IP, or filtered by allowedNetwork' }),
+            ),
+            userLimitConcurrentSession: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000, description: '0 for no limit' })),
+            userLogoutPolicy: Type.Optional(
+              StringEnum(['first', 'last'], { description: 'Which session ends when the limit is reached' }),
+            ),
+            userSessionTimeout: Type.Optional(
+              Type.Integer({ minimum: 0, maximum: 86_400, description: 'Idle timeout in seconds, 0 for none' }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+      response: { 200: Type.Ref(Task), ...commonErrors },
+    },
+    handler: (request) =>
+      app.services.services.changeProperties(
+        request.params.serviceName,
+        request.body ?? {},
+        { login: request.principal.login, ip: request.ip },
+        app.clock,
+      ),
   });
 }

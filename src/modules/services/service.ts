@@ -2,6 +2,10 @@ import type { Kysely } from 'kysely';
 import type { Database, ServiceRow } from '../../db/types.js';
 import { badRequest, serviceNotFound } from '../../http/errors.js';
 import * as repo from './repository.js';
+import type { Clock } from '../../clock.js';
+import { recordAudit } from '../audit/repository.js';
+import { insertTask } from '../tasks/repository.js';
+import { toTaskDto } from '../tasks/service.js';
 
 export interface ServiceDto {
   serviceName: string;
@@ -52,6 +56,51 @@ export class ServicesService {
       webInterfaceUrl: `${this.publicUrl}/`,
       twoFAState: row.two_fa_state,
     };
+  }
+
+  /** OVH's `changeProperties` of the service: written at once, with a task that records it. */
+  async changeProperties(
+    serviceName: string,
+    input: {
+      description?: string | undefined;
+      userAccessPolicy?: 'filtered' | 'open' | undefined;
+      userLimitConcurrentSession?: number | undefined;
+      userLogoutPolicy?: 'first' | 'last' | undefined;
+      userSessionTimeout?: number | undefined;
+    },
+    actor: { login: string | null; ip: string | null },
+    clock: Clock,
+  ) {
+    return this.db.transaction().execute(async (trx) => {
+      await repo.lockService(trx, serviceName);
+      await repo.updateService(trx, serviceName, {
+        ...(input.description !== undefined ? { description: input.description } : {}),
+        ...(input.userAccessPolicy !== undefined ? { user_access_policy: input.userAccessPolicy } : {}),
+        ...(input.userLimitConcurrentSession !== undefined
+          ? { user_limit_concurrent_session: input.userLimitConcurrentSession }
+          : {}),
+        ...(input.userLogoutPolicy !== undefined ? { user_logout_policy: input.userLogoutPolicy } : {}),
+        ...(input.userSessionTimeout !== undefined ? { user_session_timeout: input.userSessionTimeout } : {}),
+      });
+      const now = clock.now();
+      const task = await insertTask(trx, {
+        serviceName,
+        name: 'changePropertiesDedicatedCloud',
+        type: 'dedicatedCloud',
+        description: 'Change the properties of the service',
+        createdBy: actor.login,
+        createdFrom: 'api',
+        executionDate: now,
+      });
+      await recordAudit(trx, {
+        serviceName,
+        type: 'service.changeProperties',
+        actor: actor.login,
+        ip: actor.ip,
+        data: { ...input },
+      });
+      return toTaskDto(task);
+    });
   }
 
   /** Operator command: creates the account if it is new. */

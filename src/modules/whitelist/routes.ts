@@ -112,11 +112,6 @@ export default async function whitelistRoutes(app: App) {
       ),
       response: { 200: Type.Ref(Task), ...commonErrors },
     },
-    // Every property is optional, so clients send no body at all (OVH's node client with no params): Fastify would
-    // validate the missing body against the object schema and refuse it.
-    preValidation: async (request) => {
-      request.body ??= {};
-    },
     handler: (request) =>
       app.services.whitelist.changeProperties(request.params.serviceName, request.params.id, request.body ?? {}, actor(request)),
   });
