@@ -115,6 +115,8 @@ CREATE TABLE outbox (
   created_at       timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX outbox_due_idx ON outbox (next_attempt_at) WHERE state IN ('pending', 'sending');
+-- the daily cap of SMS per number
+CREATE INDEX outbox_recipient_idx ON outbox (recipient, created_at);
 
 -- Failed logins and token attempts, per user and per client IP, shared by every instance.
 CREATE TABLE auth_failure (

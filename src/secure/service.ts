@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { toOvhDate, type Clock } from '../clock.js';
-import type { Database, SessionScope, UserRow } from '../db/types.js';
+import type { Database, OperationRow, SessionScope, UserRow } from '../db/types.js';
 import { ApiError, invalidField, notFound } from '../http/errors.js';
 import { recordAudit } from '../modules/audit/repository.js';
 import type { OperationService } from '../modules/operations/service.js';
@@ -296,7 +296,8 @@ export class SecureService {
         description: totpSecret ? `Change the password and 2FA secret of ${user.name}` : `Change the password of ${user.name}`,
         change: { passwordHash, ...(totpSecret ? { totpSecret } : {}), keepSessionId: session.sessionId },
         actor: { login: user.name, ip },
-        requester: user,
+        // After "password lost", a user who had 2FA does not receive his own token: the other validators do.
+        requester: session.scope === 'full' || !user.totp_secret_ciphertext ? user : null,
         forceValidation: true,
         summary: totpSecret ? `new password and 2FA secret for ${user.name}` : `new password for ${user.name}`,
       });
@@ -308,6 +309,7 @@ export class SecureService {
   async describeOperation(serviceName: string, session: SessionUser, operationId: number) {
     this.requireValidator(session);
     const op = await this.operations.find(serviceName, operationId);
+    await this.requireScopeFor(session, op);
     const subject =
       op.user_id === null
         ? undefined
@@ -326,13 +328,34 @@ export class SecureService {
   }
 
   private requireValidator(session: SessionUser) {
-    if (session.scope !== 'full') throw new ApiError(403, 'Client::Forbidden', 'Renew your credentials first');
     if (!session.user.is_token_validator)
       throw new ApiError(403, 'Client::Forbidden', 'Only a token validator can validate operations');
   }
 
+  /**
+   * A full session may validate any operation of its service. A `credentialsRenewal` session only its own
+   * credentials change asked from this interface, and only while setting up 2FA for the first time: "the only
+   * difference will be the user's autonomy in token validation" (otherwise a token validator who must renew would
+   * receive his token and never be able to use it). A renewal session of a user who already has 2FA comes from
+   * "password lost": there the phone alone must not replace both factors, so another token validator validates.
+   */
+  private async requireScopeFor(session: SessionUser, op: OperationRow) {
+    if (session.scope === 'full') return;
+    const own =
+      op.user_id === session.user.user_id &&
+      op.task_id !== null &&
+      (op.kind === USER_TASKS.changeCredentials || op.kind === USER_TASKS.changePassword) &&
+      !session.user.totp_secret_ciphertext;
+    if (own) {
+      const task = await this.db.selectFrom('task').select('created_from').where('task_id', '=', op.task_id).executeTakeFirst();
+      if (task?.created_from === 'secure') return;
+    }
+    throw new ApiError(403, 'Client::Forbidden', 'Renew your credentials first');
+  }
+
   async validateOperation(serviceName: string, session: SessionUser, operationId: number, token: string, ip: string) {
     this.requireValidator(session);
+    await this.requireScopeFor(session, await this.operations.find(serviceName, operationId));
     const op = await this.operations.validate(
       serviceName,
       operationId,

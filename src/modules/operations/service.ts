@@ -15,6 +15,8 @@ export const OPERATION_MAX_FAILURES = 5;
 export const RESEND_INTERVAL_MS = 60_000;
 /** Most SMS one operation may cause, first one included. */
 export const MAX_SENDS_PER_OPERATION = 5;
+/** Most SMS one phone number receives in 24 hours: an SMS costs money and an attacker could repeat the request. */
+export const MAX_SMS_PER_NUMBER_PER_DAY = 30;
 
 const tokenMacInput = (operationId: number, token: string) => `operation:${operationId}:${token}`;
 
@@ -100,6 +102,17 @@ export class OperationService {
 
   /** A fresh token replaces the previous one and goes to the same people. */
   private async issueToken(trx: Transaction<Database>, op: OperationRow, recipients: string[], summary: string, now: Date) {
+    const sentToday = await trx
+      .selectFrom('outbox')
+      .select(['recipient', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('recipient', 'in', recipients)
+      .where('channel', '=', 'sms')
+      .where('created_at', '>', new Date(now.getTime() - 24 * 3600_000))
+      .groupBy('recipient')
+      .execute();
+    if (sentToday.some((r) => Number(r.n) >= MAX_SMS_PER_NUMBER_PER_DAY)) {
+      throw new ApiError(429, 'Client::TooManyRequests', 'Too many SMS were sent to this number today: try again tomorrow');
+    }
     const token = newToken();
     await trx
       .updateTable('operation')
