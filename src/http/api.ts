@@ -35,7 +35,8 @@ export async function api(app: App, options: ApiOptions) {
       route.schema = { ...route.schema, security: [{ oauth2: [] }, { bearerAuth: [] }, { ovhApplication: [] }] };
   });
 
-  app.addHook('preHandler', async (request) => {
+  // Before validation: a caller who is not authenticated learns nothing, not even that the body is malformed.
+  app.addHook('preValidation', async (request) => {
     request.principal = await options.authenticate(request);
     const serviceName = (request.params as { serviceName?: string } | undefined)?.serviceName;
     // A service of another account answers exactly like one that does not exist.

@@ -19,6 +19,10 @@ export const OvhError = Type.Object(
   {
     class: Type.String({ examples: ['Client::NotFound'] }),
     message: Type.String({ examples: ['This service does not exist'] }),
+    errorCode: Type.Optional(
+      Type.String({ description: 'Authentication errors: INVALID_SIGNATURE, INVALID_KEY, …', examples: ['INVALID_SIGNATURE'] }),
+    ),
+    httpCode: Type.Optional(Type.String({ examples: ['400 Bad Request'] })),
   },
   { $id: 'ovh.Error', title: 'ovh.Error', description: 'An error, as OVH reports it' },
 );

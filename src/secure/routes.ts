@@ -34,7 +34,7 @@ const Session = Type.Object({
  */
 export default async function secureRoutes(app: App) {
   app.decorateRequest('session', null as unknown as SessionUser);
-  app.addHook('preHandler', async (request: FastifyRequest) => {
+  app.addHook('preValidation', async (request: FastifyRequest) => {
     if (request.routeOptions.config.auth === 'none') return;
     const { serviceName } = request.params as { serviceName: string };
     const match = /^Bearer\s+([A-Za-z0-9]+)$/i.exec(request.headers.authorization ?? '');

@@ -296,8 +296,9 @@ export class SecureService {
         description: totpSecret ? `Change the password and 2FA secret of ${user.name}` : `Change the password of ${user.name}`,
         change: { passwordHash, ...(totpSecret ? { totpSecret } : {}), keepSessionId: session.sessionId },
         actor: { login: user.name, ip },
+        requester: user,
         // After "password lost", a user who had 2FA does not receive his own token: the other validators do.
-        requester: session.scope === 'full' || !user.totp_secret_ciphertext ? user : null,
+        tokenToRequester: session.scope === 'full' || !user.totp_secret_ciphertext,
         forceValidation: true,
         summary: totpSecret ? `new password and 2FA secret for ${user.name}` : `new password for ${user.name}`,
       });
@@ -384,7 +385,9 @@ export class SecureService {
       op.user_id === null
         ? null
         : await this.db.selectFrom('pcc_user').selectAll().where('user_id', '=', op.user_id).executeTakeFirst();
-    await this.operations.resend(serviceName, operationId, own ? (requester ?? null) : null, `${op.kind}`);
+    // The same people as the first token: after "password lost", a user who had 2FA is not sent his own.
+    const toRequester = own && (session.scope === 'full' || !session.user.totp_secret_ciphertext);
+    await this.operations.resend(serviceName, operationId, toRequester ? (requester ?? null) : null, `${op.kind}`);
   }
 
   /** "Password lost": a reset token by SMS (a confirmed number) or e-mail. The answer never tells whether the login exists. */

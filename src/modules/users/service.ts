@@ -66,6 +66,8 @@ export interface UserTaskRequest {
   actor: Actor;
   /** The user asking, for the certified interface; null for an API account. */
   requester: UserRow | null;
+  /** Whether a requester who is a token validator receives the token himself (default); if not, the validators do. */
+  tokenToRequester?: boolean;
   /** Always wait for validation (certified interface); otherwise only with advancedSecurity and a validator to ask. */
   forceValidation?: boolean;
   summary: string;
@@ -304,6 +306,7 @@ export class UsersService {
    */
   async createTask(trx: Transaction<Database>, req: UserTaskRequest): Promise<TaskDto & { operationId: number | null }> {
     const now = this.clock.now();
+    const tokenTo = req.tokenToRequester === false ? null : req.requester;
     const sensitive = req.change !== undefined || req.name === USER_TASKS.create || req.name === USER_TASKS.remove;
     let gated = req.forceValidation ?? false;
     if (req.forceValidation === undefined && sensitive) {
@@ -312,7 +315,7 @@ export class UsersService {
         .select('advanced_security')
         .where('service_name', '=', req.serviceName)
         .executeTakeFirstOrThrow();
-      gated = service.advanced_security && (await this.operations.recipients(trx, req.serviceName, req.requester)).length > 0;
+      gated = service.advanced_security && (await this.operations.recipients(trx, req.serviceName, tokenTo)).length > 0;
     }
     const state: TaskState = gated ? 'waitingTodo' : 'todo';
     const row = await insertTask(trx, {
@@ -338,7 +341,7 @@ export class UsersService {
         kind: req.name,
         userId: req.user.user_id,
         requestedBy: req.actor.login ?? 'api',
-        requester: req.requester,
+        requester: tokenTo,
         summary: req.summary,
       });
       operationId = op.operation_id;
