@@ -69,8 +69,11 @@ export interface AppDeps {
 export const operatorAccess: Authenticate = async () => ({ accountId: null, login: null, credentialId: null });
 
 export function publicUrlOf(config: Config): string {
+  if (config.PUBLIC_URL) return config.PUBLIC_URL;
   const scheme = config.TLS_CERT ? 'https' : 'http';
-  return config.PUBLIC_URL ?? `${scheme}://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT}`;
+  // A wildcard address listens everywhere but is no address to give out: this machine's loopback is.
+  const host = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST === '::' ? 'localhost' : config.HOST;
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${config.PORT}`;
 }
 
 /** Builds the whole app without listening: the server listens, tests inject. */

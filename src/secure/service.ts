@@ -408,7 +408,14 @@ export class SecureService {
         .where('created_at', '>', new Date(now.getTime() - 24 * 3600_000))
         .executeTakeFirstOrThrow();
       if (Number(recent.n) >= 5) return; // a daily cap; silent, like the unknown login
-      await trx.deleteFrom('password_reset').where('user_id', '=', user.user_id).where('used_at', 'is', null).execute();
+      // The previous code is voided, not deleted: deleted rows would not count towards the daily cap above.
+      await trx
+        .updateTable('password_reset')
+        .set({ expires_at: now })
+        .where('user_id', '=', user.user_id)
+        .where('used_at', 'is', null)
+        .where('expires_at', '>', now)
+        .execute();
       await trx
         .insertInto('password_reset')
         .values({
