@@ -128,31 +128,22 @@ const credentialColumns = [
   'app.application_key',
 ] as const;
 
-export async function findCredentialByValidationToken(db: Executor, tokenHash: Buffer) {
-  return db
+const credentialQuery = (db: Executor) =>
+  db
     .selectFrom('credential as cred')
     .innerJoin('application as app', 'app.application_id', 'cred.application_id')
-    .select(credentialColumns)
-    .where('cred.validation_token_hash', '=', tokenHash)
-    .executeTakeFirst();
+    .select(credentialColumns);
+
+export async function findCredentialByValidationToken(db: Executor, tokenHash: Buffer) {
+  return credentialQuery(db).where('cred.validation_token_hash', '=', tokenHash).executeTakeFirst();
 }
 
 export async function findCredentialByConsumerKey(db: Executor, consumerKeyHash: Buffer) {
-  return db
-    .selectFrom('credential as cred')
-    .innerJoin('application as app', 'app.application_id', 'cred.application_id')
-    .select(credentialColumns)
-    .where('cred.consumer_key_hash', '=', consumerKeyHash)
-    .executeTakeFirst();
+  return credentialQuery(db).where('cred.consumer_key_hash', '=', consumerKeyHash).executeTakeFirst();
 }
 
 export async function findCredentialById(db: Executor, credentialId: number) {
-  return db
-    .selectFrom('credential as cred')
-    .innerJoin('application as app', 'app.application_id', 'cred.application_id')
-    .select(credentialColumns)
-    .where('cred.credential_id', '=', credentialId)
-    .executeTakeFirst();
+  return credentialQuery(db).where('cred.credential_id', '=', credentialId).executeTakeFirst();
 }
 
 /** Decides a pending credential once: the validation token is erased with the decision. */
