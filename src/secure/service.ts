@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
 import { sql, type Kysely } from 'kysely';
 import { toOvhDate, type Clock } from '../clock.js';
 import type { Database, OperationRow, SessionScope, UserRow } from '../db/types.js';
@@ -66,7 +67,8 @@ export class SecureService {
    * is in an enabled twoFAWhitelist entry (that skips the code only, and is audited). A user without 2FA on a service
    * where 2FA is on gets only the `credentialsRenewal` scope.
    */
-  async login(serviceName: string, input: LoginInput, ip: string) {
+  async login(serviceName: string, input: LoginInput, rawIp: string) {
+    const ip = canonicalIp(rawIp);
     const service = await this.service(serviceName);
     const name = input.login.replace(new RegExp(`@${escapeRegExp(serviceName)}$`), '');
     const user = await findUserByName(this.db, serviceName, name);
@@ -257,6 +259,7 @@ export class SecureService {
     const user = session.user;
     await checkNewPassword(this.db, serviceName, user.user_id, input.newPassword, 'newPassword');
     let totpSecret: string | undefined;
+    let step: number | undefined;
     if (input.enrollmentId !== undefined) {
       const enrollment = await this.db
         .selectFrom('enrollment')
@@ -267,7 +270,8 @@ export class SecureService {
         throw invalidField('enrollmentId', 'is unknown, used or expired: start the enrollment again');
       }
       totpSecret = this.box.open(enrollment.secret_ciphertext, enrollmentAad(enrollment.enrollment_id));
-      if (!input.code || (await matchTotp(totpSecret, input.code, this.clock.now())) === undefined) {
+      step = input.code ? await matchTotp(totpSecret, input.code, this.clock.now()) : undefined;
+      if (step === undefined) {
         await this.lockout.fail([userKey(user.user_id)]);
         throw invalidField('code', 'does not match the new secret: check the time on your phone and type the current code');
       }
@@ -288,6 +292,13 @@ export class SecureService {
           .where('used_at', 'is', null)
           .executeTakeFirst();
         if (Number(used.numUpdatedRows) !== 1) throw invalidField('enrollmentId', 'was used already');
+        // The code that confirmed the new secret was accepted: it must not log in again (RFC 6238 §5.2).
+        if (step !== undefined)
+          await trx
+            .insertInto('totp_used')
+            .values({ user_id: user.user_id, step, used_at: this.clock.now() })
+            .onConflict((oc) => oc.doNothing())
+            .execute();
       }
       const task = await this.users.createTask(trx, {
         serviceName,
@@ -391,7 +402,8 @@ export class SecureService {
   }
 
   /** "Password lost": a reset token by SMS (a confirmed number) or e-mail. The answer never tells whether the login exists. */
-  async passwordLost(serviceName: string, login: string, ip: string): Promise<void> {
+  async passwordLost(serviceName: string, login: string, rawIp: string): Promise<void> {
+    const ip = canonicalIp(rawIp);
     await this.service(serviceName);
     const user = await findUserByName(this.db, serviceName, login.replace(new RegExp(`@${escapeRegExp(serviceName)}$`), ''));
     const wait = await this.lockout.waitMs([ipKey(ip), ...(user ? [userKey(user.user_id)] : [])]);
@@ -463,6 +475,18 @@ export class SecureService {
       .where('expires_at', '>', now)
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
+  }
+}
+
+/**
+ * One spelling per client: an IPv4 client of a dual-stack listener shows as `::ffff:a.b.c.d`, and must match its IPv4
+ * whitelist entry and share its lockout counter.
+ */
+function canonicalIp(ip: string): string {
+  try {
+    return ipaddr.process(ip).toString();
+  } catch {
+    return ip;
   }
 }
 

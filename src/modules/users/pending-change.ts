@@ -12,6 +12,8 @@ export interface PendingChange {
   sendPassword?: string;
   /** The session that asked: it survives the "other sessions end" rule. */
   keepSessionId?: number;
+  /** What reaches or empowers the user (`changeProperties`): applied only by the task, once validated. */
+  properties?: { phoneNumber?: string; email?: string; tokenValidator?: true };
 }
 
 export const changeAad = (userId: number, taskName: string) => `pending-change:user:${userId}:${taskName}`;

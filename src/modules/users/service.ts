@@ -165,8 +165,16 @@ export class UsersService {
   async changeProperties(serviceName: string, userId: number, input: UserPropertiesInput, actor: Actor): Promise<TaskDto> {
     return this.db.transaction().execute(async (trx) => {
       const user = await this.lock(trx, serviceName, userId);
-      const phoneChanged = input.phoneNumber !== undefined && input.phoneNumber !== user.phone_number;
-      await repo.updateUser(trx, userId, {
+      // The number and the address that receive tokens and reset codes are authenticators, and validating operations is
+      // a privilege: changing them is sensitive, like a password. The task applies them, so with advancedSecurity only
+      // once a token validator agreed; otherwise whoever holds API credentials could point a user's SMS at his own phone.
+      const properties: NonNullable<PendingChange['properties']> = {
+        ...(input.phoneNumber !== undefined && input.phoneNumber !== user.phone_number ? { phoneNumber: input.phoneNumber } : {}),
+        ...(input.email !== undefined && input.email !== user.email ? { email: input.email } : {}),
+        ...(input.tokenValidator === true && !user.is_token_validator ? { tokenValidator: true as const } : {}),
+      };
+      const sensitive = Object.keys(properties).length > 0;
+      const immediate = {
         ...(input.canManageIpFailOvers !== undefined ? { can_manage_ip_fail_overs: input.canManageIpFailOvers } : {}),
         ...(input.canManageNetwork !== undefined ? { can_manage_network: input.canManageNetwork } : {}),
         ...(input.canManageRights !== undefined ? { can_manage_rights: input.canManageRights } : {}),
@@ -174,13 +182,12 @@ export class UsersService {
         ...(input.fullAdminRo !== undefined ? { full_admin_ro: input.fullAdminRo } : {}),
         ...(input.nsxRight !== undefined ? { nsx_right: input.nsxRight } : {}),
         ...(input.receiveAlerts !== undefined ? { receive_alerts: input.receiveAlerts } : {}),
-        ...(input.tokenValidator !== undefined ? { is_token_validator: input.tokenValidator } : {}),
-        ...(input.email !== undefined ? { email: input.email } : {}),
+        // taking the right away is never held back
+        ...(input.tokenValidator === false ? { is_token_validator: false } : {}),
         ...(input.firstName !== undefined ? { first_name: input.firstName } : {}),
         ...(input.lastName !== undefined ? { last_name: input.lastName } : {}),
-        // A new number is a new authenticator: it receives nothing until its owner confirms it.
-        ...(phoneChanged ? { phone_number: input.phoneNumber, phone_confirmed: false } : {}),
-      });
+      };
+      if (Object.keys(immediate).length > 0) await repo.updateUser(trx, userId, immediate);
       await recordAudit(trx, {
         serviceName,
         type: 'user.changeProperties',
@@ -189,17 +196,17 @@ export class UsersService {
         userId,
         data: { changed: Object.keys(input).filter((k) => input[k as keyof UserPropertiesInput] !== undefined) },
       });
-      if (phoneChanged)
-        await this.sendPhoneConfirmation(trx, { ...user, phone_number: input.phoneNumber! }, actor.login ?? 'api');
       return this.createTask(trx, {
         serviceName,
         user,
         name: USER_TASKS.changeProperties,
         description: `Change the properties of user ${user.name}`,
+        ...(sensitive ? { change: { properties } } : {}),
         actor,
         requester: null,
-        summary: `change properties of ${user.name}`,
-        forceValidation: false,
+        summary: sensitive
+          ? `change the ${Object.keys(properties).join(', ')} of ${user.name}`
+          : `change properties of ${user.name}`,
       });
     });
   }

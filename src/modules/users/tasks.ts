@@ -1,9 +1,10 @@
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { toOvhDate } from '../../clock.js';
 import type { Database, TaskRow } from '../../db/types.js';
 import { enqueueMessage } from '../../notify/outbox.js';
 import type { TaskContext, TaskHandler } from '../../tasks/handlers.js';
 import { recordAudit } from '../audit/repository.js';
+import { OperationService } from '../operations/service.js';
 import { eraseTaskChange } from '../tasks/repository.js';
 import { openChange, type PendingChange } from './pending-change.js';
 import { addPasswordHistory, updateUser } from './repository.js';
@@ -135,7 +136,39 @@ export const userTaskHandlers: Array<[string, TaskHandler]> = [
       },
     },
   ],
-  [USER_TASKS.changeProperties, { apply: async () => undefined }],
+  [
+    USER_TASKS.changeProperties,
+    {
+      async apply(trx, task, ctx) {
+        const { properties } = changeOf(task, ctx);
+        if (!properties) return;
+        const userId = userIdOf(task);
+        const user = await loadUser(trx, userId);
+        const phone = properties.phoneNumber !== undefined && properties.phoneNumber !== user.phone_number;
+        await updateUser(trx, userId, {
+          ...(properties.email !== undefined ? { email: properties.email } : {}),
+          ...(properties.tokenValidator ? { is_token_validator: true } : {}),
+          // A new number is a new authenticator: it receives nothing until its owner confirms it.
+          ...(phone ? { phone_number: properties.phoneNumber!, phone_confirmed: false } : {}),
+        });
+        await eraseTaskChange(trx, task.task_id);
+        if (phone) {
+          // The operation service writes in the task's transaction only: it needs no pool of its own here.
+          const operations = new OperationService(undefined as unknown as Kysely<Database>, ctx.box, { now: () => ctx.now });
+          await operations.create(trx, {
+            serviceName: user.service_name,
+            taskId: null,
+            kind: 'confirmPhoneNumber',
+            userId,
+            requestedBy: task.created_by ?? 'api',
+            requester: null,
+            summary: `confirm the phone number of ${user.name}`,
+            recipients: [properties.phoneNumber!],
+          });
+        }
+      },
+    },
+  ],
   ['confirmPhoneNumberUser', { apply: async () => undefined }],
   [USER_TASKS.changePassword, credentialsChange],
   [USER_TASKS.changeCredentials, credentialsChange],

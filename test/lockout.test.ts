@@ -1,0 +1,175 @@
+import t from 'tap';
+import { buildApp, operatorAccess } from '../src/app.js';
+import { openDatabase } from '../src/db/database.js';
+import type { App } from '../src/http/types.js';
+import { DEFAULT_LOCKOUT, Lockout, userKey } from '../src/security/lockout.js';
+import { buildTestApp } from './helpers/app.js';
+import { engine } from './helpers/db.js';
+import { freshIp, secureKit, totpCode } from './helpers/secure.js';
+
+// Failed logins count per user and per client address, in the database every instance shares. Past 5 free failures a
+// login waits 30 s, then each failure doubles the wait (at most 1 h); at 100 consecutive failures the key stays locked.
+const ctx = await buildTestApp(t);
+const kit = await secureKit(t, ctx);
+const FIRST_WAIT_S = DEFAULT_LOCKOUT.baseDelayMs / 1000;
+
+const wrong = 'Wrong-password-123!';
+let keyCounter = 0;
+const freshKey = () => `test:${process.pid}:${++keyCounter}`;
+
+t.test(
+  'five failed logins of one user, from five addresses, make his next login wait, even with the right password',
+  async (t) => {
+    const svc = await ctx.newService();
+    const person = await kit.plainUser(svc, { phone: false });
+    for (let i = 0; i < 5; i++)
+      t.equal((await kit.login(svc, { login: person.name, password: wrong }, freshIp())).statusCode, 401);
+    const res = await kit.login(svc, { login: person.name, password: person.password }, freshIp());
+    t.equal(res.statusCode, 429);
+    t.match(res.json(), { class: 'Client::TooManyRequests', message: `Too many failed attempts: retry in ${FIRST_WAIT_S} s` });
+  },
+);
+
+t.test('four failed logins leave the fifth try free', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { phone: false });
+  for (let i = 0; i < 4; i++) await kit.login(svc, { login: person.name, password: wrong }, freshIp());
+  t.equal((await kit.login(svc, { login: person.name, password: person.password }, freshIp())).statusCode, 200);
+});
+
+t.test('five failed logins from one address, for other logins, make the next login from that address wait', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { phone: false });
+  const ip = freshIp();
+  for (let i = 0; i < 5; i++) await kit.login(svc, { login: `nobody${i}`, password: wrong }, ip);
+  t.equal((await kit.login(svc, { login: person.name, password: person.password }, ip)).statusCode, 429, 'that address');
+  t.equal((await kit.login(svc, { login: person.name, password: person.password }, freshIp())).statusCode, 200, 'elsewhere');
+});
+
+t.test('a locked login is audited as login.locked', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { phone: false });
+  for (let i = 0; i < 5; i++) await kit.login(svc, { login: person.name, password: wrong }, freshIp());
+  await kit.login(svc, { login: person.name, password: person.password }, freshIp());
+  const events = await ctx.handle.db
+    .selectFrom('audit_event')
+    .select(['type', 'user_id'])
+    .where('service_name', '=', svc)
+    .where('type', 'in', ['login.failed', 'login.locked'])
+    .orderBy('id')
+    .execute();
+  t.strictSame(
+    events.map((e) => e.type),
+    ['login.failed', 'login.failed', 'login.failed', 'login.failed', 'login.failed', 'login.locked'],
+  );
+  t.ok(events.every((e) => e.user_id === person.userId));
+});
+
+t.test('once the wait is over the right password logs in, and that success clears the failures', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { phone: false });
+  for (let i = 0; i < 5; i++) await kit.login(svc, { login: person.name, password: wrong }, freshIp());
+  ctx.clock.advance(DEFAULT_LOCKOUT.baseDelayMs);
+  t.equal((await kit.login(svc, { login: person.name, password: person.password }, freshIp())).statusCode, 200);
+  for (let i = 0; i < 4; i++) await kit.login(svc, { login: person.name, password: wrong }, freshIp());
+  t.equal(
+    (await kit.login(svc, { login: person.name, password: person.password }, freshIp())).statusCode,
+    200,
+    'four new failures are free again',
+  );
+});
+
+t.test('a wrong 2FA code counts as a failed login', async (t) => {
+  const svc = await ctx.newService();
+  const admin = await kit.enable2FA(svc, await kit.validator(svc));
+  const bad = await totpCode(ctx, admin.secret!, 5);
+  for (let i = 0; i < 5; i++) {
+    t.equal((await kit.login(svc, { login: admin.name, password: admin.password, token: bad }, freshIp())).statusCode, 401);
+  }
+  const res = await kit.login(
+    svc,
+    { login: admin.name, password: admin.password, token: await totpCode(ctx, admin.secret!) },
+    freshIp(),
+  );
+  t.equal(res.statusCode, 429);
+});
+
+t.test('failures counted through one app instance hold on another instance sharing the database', async (t) => {
+  // With PostgreSQL the second instance has its own connection pool, as a second process would; on the embedded
+  // database (one process only) it is a second app on the same database handle: either way no count lives in memory.
+  const second = engine === 'pg' ? await openDatabase({ databaseUrl: ctx.databaseUrl!, poolSize: 2 }) : ctx.handle;
+  const app2: App = await buildApp({
+    handle: second,
+    config: ctx.config,
+    clock: ctx.clock,
+    secretBox: ctx.secretBox,
+    authenticate: operatorAccess,
+  });
+  t.teardown(async () => {
+    await app2.close();
+    if (second !== ctx.handle) await second.close();
+  });
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { phone: false });
+  const login = (app: App, password: string) =>
+    app.inject({
+      method: 'POST',
+      url: `/secure/${svc}/session`,
+      remoteAddress: freshIp(),
+      payload: { login: person.name, password },
+    });
+  for (let i = 0; i < 3; i++) t.equal((await login(ctx.app, wrong)).statusCode, 401, 'instance 1');
+  for (let i = 0; i < 2; i++) t.equal((await login(app2, wrong)).statusCode, 401, 'instance 2');
+  t.equal((await login(ctx.app, person.password)).statusCode, 429, 'instance 1 sees the 5 failures');
+  t.equal((await login(app2, person.password)).statusCode, 429, 'instance 2 sees them too');
+});
+
+t.test('the wait doubles with each failure past the free ones', async (t) => {
+  const lockout = new Lockout(ctx.handle.db, ctx.clock);
+  const key = freshKey();
+  for (let i = 0; i < 4; i++) await lockout.fail([key]);
+  t.equal(await lockout.waitMs([key]), 0, 'four failures: no wait');
+  const waits: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    await lockout.fail([key]);
+    waits.push(await lockout.waitMs([key]));
+  }
+  t.strictSame(waits, [30_000, 60_000, 120_000, 240_000]);
+});
+
+t.test('the wait is never more than an hour before the hard limit', async (t) => {
+  const lockout = new Lockout(ctx.handle.db, ctx.clock);
+  const key = freshKey();
+  for (let i = 0; i < DEFAULT_LOCKOUT.hardLimit - 1; i++) await lockout.fail([key]);
+  t.equal(await lockout.waitMs([key]), 60 * 60_000);
+  ctx.clock.advance(60 * 60_000);
+  t.equal(await lockout.waitMs([key]), 0, 'and it ends');
+});
+
+t.test('a success clears the failures of its keys only', async (t) => {
+  const lockout = new Lockout(ctx.handle.db, ctx.clock);
+  const [a, b] = [freshKey(), freshKey()];
+  for (let i = 0; i < 6; i++) await lockout.fail([a, b]);
+  await lockout.succeed([a]);
+  t.equal(await lockout.waitMs([a]), 0);
+  t.ok((await lockout.waitMs([b])) > 0, 'the other key still waits');
+  await lockout.fail([a]);
+  t.equal(await lockout.waitMs([a]), 0, 'counting starts over');
+});
+
+t.test('100 consecutive failures lock for good', async (t) => {
+  const lockout = new Lockout(ctx.handle.db, ctx.clock);
+  const key = freshKey();
+  for (let i = 0; i < 100; i++) await lockout.fail([key]);
+  ctx.clock.advance(365 * 24 * 3600_000);
+  t.ok((await lockout.waitMs([key])) > 365 * 24 * 3600_000, 'still locked a year later');
+});
+
+t.test('a user locked for good cannot log in, even with the right password', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { phone: false });
+  const lockout = new Lockout(ctx.handle.db, ctx.clock);
+  for (let i = 0; i < 100; i++) await lockout.fail([userKey(person.userId)]);
+  ctx.clock.advance(30 * 24 * 3600_000);
+  t.equal((await kit.login(svc, { login: person.name, password: person.password }, freshIp())).statusCode, 429);
+});

@@ -1,0 +1,286 @@
+import t from 'tap';
+import { buildTestApp } from './helpers/app.js';
+import { freshPassword, secureKit, totpCode, type Person } from './helpers/secure.js';
+
+// "Operation validation": the SMS token of a pending change, its tries, expiry, resends and recipients.
+const ctx = await buildTestApp(t);
+const kit = await secureKit(t, ctx);
+const { inbox } = kit;
+const db = ctx.handle.db;
+
+/**
+ * A service with a plain user and a token validator (no 2FA: full sessions), and an API password change of the plain
+ * user waiting for validation; the token went to the validator.
+ */
+async function gatedChange() {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { phone: false });
+  const admin = await kit.validator(svc);
+  const newPassword = freshPassword();
+  const res = await kit.api('POST', `/1.0/dedicatedCloud/${svc}/user/${person.userId}/changePassword`, {
+    password: newPassword,
+  });
+  if (res.json().state !== 'waitingTodo') throw new Error('the change is not gated');
+  await kit.settle();
+  const taskId: number = res.json().taskId;
+  const { operation_id: operationId } = await db
+    .selectFrom('operation')
+    .select('operation_id')
+    .where('task_id', '=', taskId)
+    .executeTakeFirstOrThrow();
+  const { sessionToken } = await kit.session(svc, admin);
+  return {
+    svc,
+    person,
+    admin,
+    newPassword,
+    taskId,
+    operationId,
+    session: sessionToken,
+    token: () => inbox.tokenFor(admin.phone!, operationId),
+    validate: (token: string, session = sessionToken, service = svc) =>
+      kit.secure('POST', service, `/operation/${operationId}/validate`, { session, payload: { token } }),
+    resend: (session = sessionToken) => kit.secure('POST', svc, `/operation/${operationId}/resend`, { session }),
+  };
+}
+
+const wrongOf = (token: string) => String((Number(token) + 1) % 100_000_000).padStart(8, '0');
+const operationRow = (operationId: number) =>
+  db.selectFrom('operation').selectAll().where('operation_id', '=', operationId).executeTakeFirstOrThrow();
+
+t.test('a user who is not a token validator can neither load nor validate an operation (403)', async (t) => {
+  const g = await gatedChange();
+  const { sessionToken } = await kit.session(g.svc, g.person);
+  const get = await kit.secure('GET', g.svc, `/operation/${g.operationId}`, { session: sessionToken });
+  t.equal(get.statusCode, 403);
+  t.match(get.json().message, /token validator/);
+  const res = await g.validate(g.token(), sessionToken);
+  t.equal(res.statusCode, 403);
+  t.equal((await kit.task(g.svc, g.taskId)).state, 'waitingTodo');
+  t.match(await operationRow(g.operationId), { state: 'pending', failed_attempts: 0 });
+});
+
+t.test('a token validator of another service is refused on this service: his session is bound to his own (401)', async (t) => {
+  const g = await gatedChange();
+  const other = await ctx.newService();
+  const stranger = await kit.validator(other);
+  const { sessionToken } = await kit.session(other, stranger);
+  const res = await g.validate(g.token(), sessionToken);
+  t.equal(res.statusCode, 401);
+  t.match(await operationRow(g.operationId), { state: 'pending', failed_attempts: 0 });
+});
+
+t.test('a token validator of another service does not find the operation through his own service (404)', async (t) => {
+  const g = await gatedChange();
+  const other = await ctx.newService();
+  const stranger = await kit.validator(other);
+  const { sessionToken } = await kit.session(other, stranger);
+  const get = await kit.secure('GET', other, `/operation/${g.operationId}`, { session: sessionToken });
+  t.equal(get.statusCode, 404);
+  const res = await g.validate(g.token(), sessionToken, other);
+  t.equal(res.statusCode, 404);
+  t.match(await operationRow(g.operationId), { state: 'pending', failed_attempts: 0 });
+  t.equal((await kit.task(g.svc, g.taskId)).state, 'waitingTodo');
+});
+
+t.test('a wrong token is refused and says how many tries are left', async (t) => {
+  const g = await gatedChange();
+  const res = await g.validate(wrongOf(g.token()));
+  t.equal(res.statusCode, 400);
+  t.match(res.json().message, /Wrong token \(4 tries left\)/);
+  const get = await kit.secure('GET', g.svc, `/operation/${g.operationId}`, { session: g.session });
+  t.match(get.json(), { state: 'pending', triesLeft: 4 });
+});
+
+t.test('five wrong tokens block the operation and cancel its task; the right token then fails', async (t) => {
+  const g = await gatedChange();
+  for (let i = 0; i < 5; i++) t.equal((await g.validate(wrongOf(g.token()))).statusCode, 400);
+  const get = await kit.secure('GET', g.svc, `/operation/${g.operationId}`, { session: g.session });
+  t.match(get.json(), { state: 'blocked', triesLeft: 0 });
+  t.equal((await kit.task(g.svc, g.taskId)).state, 'canceled');
+  const right = await g.validate(g.token());
+  t.equal(right.statusCode, 400);
+  t.match(right.json().message, /is blocked/);
+  await kit.settle();
+  t.equal((await kit.task(g.svc, g.taskId)).state, 'canceled', 'the worker never runs it');
+  t.equal((await kit.login(g.svc, { login: g.person.name, password: g.newPassword })).statusCode, 401, 'not applied');
+  const task = await db.selectFrom('task').select('payload').where('task_id', '=', g.taskId).executeTakeFirstOrThrow();
+  t.notOk('change' in task.payload, 'the sealed change is erased');
+});
+
+t.test('a token not validated within 15 minutes expires: housekeeping cancels the task, validation fails', async (t) => {
+  const g = await gatedChange();
+  ctx.clock.advance(15 * 60_000);
+  await kit.settle();
+  t.equal((await kit.task(g.svc, g.taskId)).state, 'canceled');
+  t.equal((await operationRow(g.operationId)).state, 'expired');
+  const res = await g.validate(g.token());
+  t.equal(res.statusCode, 400);
+  t.match(res.json().message, /is expired/);
+  t.equal((await kit.login(g.svc, { login: g.person.name, password: g.newPassword })).statusCode, 401, 'not applied');
+});
+
+t.test('a token past 15 minutes fails even before housekeeping has run', async (t) => {
+  const g = await gatedChange();
+  ctx.clock.advance(15 * 60_000);
+  const res = await g.validate(g.token());
+  t.equal(res.statusCode, 400);
+  t.match(res.json().message, /is expired/);
+});
+
+t.test('a token validates until the last second of its 15 minutes', async (t) => {
+  const g = await gatedChange();
+  ctx.clock.advance(15 * 60_000 - 1000);
+  const res = await g.validate(g.token());
+  t.equal(res.statusCode, 200);
+  await kit.settle();
+  t.equal((await kit.task(g.svc, g.taskId)).state, 'done');
+});
+
+t.test('a token is used once: validating it again fails', async (t) => {
+  const g = await gatedChange();
+  t.equal((await g.validate(g.token())).statusCode, 200);
+  const again = await g.validate(g.token());
+  t.equal(again.statusCode, 400);
+  t.match(again.json().message, /is validated/);
+});
+
+t.test('two validations racing: exactly one succeeds and the change is applied once', async (t) => {
+  const g = await gatedChange();
+  const results = await Promise.all([g.validate(g.token()), g.validate(g.token())]);
+  t.strictSame(results.map((r) => r.statusCode).sort(), [200, 400]);
+  await kit.settle();
+  t.equal((await kit.task(g.svc, g.taskId)).state, 'done');
+  const validated = await db
+    .selectFrom('audit_event')
+    .select('data')
+    .where('service_name', '=', g.svc)
+    .where('type', '=', 'operation.validated')
+    .execute();
+  t.equal(validated.filter((e) => e.data.operationId === g.operationId).length, 1, 'one validation audited');
+  const history = await db.selectFrom('password_history').select('id').where('user_id', '=', g.person.userId).execute();
+  t.equal(history.length, 2, 'the first password and the new one: applied once');
+});
+
+t.test('a resend within 60 s of the last token is refused with 429', async (t) => {
+  const g = await gatedChange();
+  ctx.clock.advance(59_000);
+  const res = await g.resend();
+  t.equal(res.statusCode, 429);
+  t.match(res.json().message, /less than a minute ago/);
+});
+
+t.test('a resend after 60 s sends a new token, and the old one no longer validates', async (t) => {
+  const g = await gatedChange();
+  const old = g.token();
+  ctx.clock.advance(60_000);
+  t.equal((await g.resend()).statusCode, 204);
+  await kit.settle();
+  const fresh = g.token();
+  t.not(fresh, old, 'a new token');
+  t.equal(inbox.to(g.admin.phone!).filter((m) => m.body.operationId === g.operationId).length, 2);
+  if (fresh !== old) t.equal((await g.validate(old)).statusCode, 400, 'the old token is void');
+  t.equal((await g.validate(fresh)).statusCode, 200, 'the new token validates');
+});
+
+t.test('no more than 5 tokens are sent for one operation', async (t) => {
+  const g = await gatedChange();
+  for (let i = 2; i <= 5; i++) {
+    ctx.clock.advance(61_000);
+    t.equal((await g.resend()).statusCode, 204, `token ${i}`);
+  }
+  ctx.clock.advance(61_000);
+  const sixth = await g.resend();
+  t.equal(sixth.statusCode, 429);
+  t.match(sixth.json().message, /No more than 5 tokens/);
+  await kit.settle();
+  t.equal(inbox.to(g.admin.phone!).filter((m) => m.body.operationId === g.operationId).length, 5);
+});
+
+t.test('a resend of an operation that is no longer pending is refused', async (t) => {
+  const g = await gatedChange();
+  await g.validate(g.token());
+  ctx.clock.advance(61_000);
+  t.equal((await g.resend()).statusCode, 400);
+});
+
+t.test('the requester who is a token validator gets the token himself, and the other validators do not', async (t) => {
+  const svc = await ctx.newService();
+  const alice = await kit.validator(svc);
+  const bob = await kit.validator(svc, { approver: alice });
+  const { sessionToken } = await kit.session(svc, alice);
+  const e = (await kit.secure('POST', svc, '/credentials/enrollment', { session: sessionToken })).json();
+  const res = await kit.secure('POST', svc, '/credentials', {
+    session: sessionToken,
+    payload: { enrollmentId: e.enrollmentId, newPassword: freshPassword(), code: await totpCode(ctx, e.secret) },
+  });
+  t.equal(res.statusCode, 202);
+  await kit.settle();
+  const { operationId } = res.json();
+  t.equal(inbox.to(alice.phone!).filter((m) => m.body.operationId === operationId).length, 1, 'the requester');
+  t.equal(inbox.to(bob.phone!).filter((m) => m.body.operationId === operationId).length, 0, 'not the other validator');
+});
+
+t.test('the token of a requester who is not a token validator goes to every confirmed token validator', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { confirm: true });
+  const alice = await kit.validator(svc);
+  const bob = await kit.validator(svc, { approver: alice });
+  // A token validator whose number is not confirmed receives nothing.
+  const unconfirmed: Person = { userId: 0, name: 'carol', password: freshPassword(), phone: '+33.699999999' };
+  await kit.createUser(
+    svc,
+    { name: 'carol', password: unconfirmed.password, phoneNumber: unconfirmed.phone, tokenValidator: true },
+    alice,
+  );
+  const { sessionToken } = await kit.session(svc, person);
+  const e = (await kit.secure('POST', svc, '/credentials/enrollment', { session: sessionToken })).json();
+  const res = await kit.secure('POST', svc, '/credentials', {
+    session: sessionToken,
+    payload: { enrollmentId: e.enrollmentId, newPassword: freshPassword(), code: await totpCode(ctx, e.secret) },
+  });
+  t.equal(res.statusCode, 202);
+  await kit.settle();
+  const { operationId } = res.json();
+  const got = (phone: string) => inbox.to(phone).filter((m) => m.body.operationId === operationId).length;
+  t.equal(got(alice.phone!), 1);
+  t.equal(got(bob.phone!), 1);
+  t.equal(got(person.phone!), 0, 'not the requester');
+  t.equal(got(unconfirmed.phone!), 0, 'not an unconfirmed number');
+});
+
+t.test('a credentials change with no token validator to reach is refused with 409 and writes nothing', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { phone: false });
+  const { sessionToken } = await kit.session(svc, person);
+  const e = (await kit.secure('POST', svc, '/credentials/enrollment', { session: sessionToken })).json();
+  const body = { enrollmentId: e.enrollmentId, newPassword: freshPassword(), code: await totpCode(ctx, e.secret) };
+  const res = await kit.secure('POST', svc, '/credentials', { session: sessionToken, payload: body });
+  t.equal(res.statusCode, 409);
+  t.equal(res.json().class, 'Client::Conflict');
+  t.strictSame(
+    await db.selectFrom('operation').select('operation_id').where('service_name', '=', svc).execute(),
+    [],
+    'no operation',
+  );
+  t.strictSame(
+    await db
+      .selectFrom('task')
+      .select('task_id')
+      .where('service_name', '=', svc)
+      .where('name', '=', 'changeCredentialsUser')
+      .execute(),
+    [],
+    'no task',
+  );
+  // The enrollment was not used up: once a validator exists, the same request goes through.
+  await kit.validator(svc);
+  const again = await kit.secure('POST', svc, '/credentials', { session: sessionToken, payload: body });
+  t.equal(again.statusCode, 202);
+});
+
+t.test('an unknown operation is 404', async (t) => {
+  const g = await gatedChange();
+  const res = await kit.secure('GET', g.svc, '/operation/999999', { session: g.session });
+  t.equal(res.statusCode, 404);
+});

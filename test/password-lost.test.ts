@@ -1,0 +1,239 @@
+import t from 'tap';
+import { buildTestApp } from './helpers/app.js';
+import { freshIp, freshName, freshPassword, secureKit, totpCode, type Person } from './helpers/secure.js';
+
+// "Password lost": a reset code by SMS (a confirmed number) or e-mail opens a credentialsRenewal session, once, for
+// 15 minutes; the answer never tells whether the login exists.
+const ctx = await buildTestApp(t);
+const kit = await secureKit(t, ctx);
+const { inbox } = kit;
+const db = ctx.handle.db;
+
+const lost = (svc: string, login: string, ip = freshIp()) => kit.secure('POST', svc, '/passwordLost', { ip, payload: { login } });
+const outboxCount = async (svc: string) =>
+  Number(
+    (
+      await db
+        .selectFrom('outbox')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('service_name', '=', svc)
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
+const resetLogin = (svc: string, person: Person, resetToken: string) => kit.login(svc, { login: person.name, resetToken });
+
+t.test('password lost for an unknown login answers exactly as for a known one, 202, and sends nothing', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { confirm: true });
+  const known = await lost(svc, person.name);
+  t.equal(known.statusCode, 202);
+  const before = await outboxCount(svc);
+  const unknown = await lost(svc, 'nobody');
+  t.equal(unknown.statusCode, 202);
+  t.equal(unknown.body, known.body, 'the same body');
+  t.equal(unknown.headers['content-type'], known.headers['content-type'], 'the same content type');
+  t.equal(await outboxCount(svc), before, 'no message queued');
+});
+
+t.test('the reset code arrives by SMS at the confirmed number', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { confirm: true });
+  await lost(svc, `${person.name}@${svc}`);
+  await kit.settle();
+  const sms = inbox.latest(person.phone!);
+  t.equal(sms.body.channel, 'sms');
+  t.match(sms.body.message, new RegExp(`password reset code for ${person.name}: \\d{8}\\. Valid 15 minutes`));
+});
+
+t.test('a user whose number is not confirmed gets the reset code by e-mail', async (t) => {
+  const svc = await ctx.newService();
+  const name = freshName();
+  const email = `${name}@example.com`;
+  const phone = '+33.611111111';
+  await kit.createUser(svc, { name, password: freshPassword(), email, phoneNumber: phone });
+  const smsBefore = inbox.to(phone).length;
+  await lost(svc, name);
+  await kit.settle();
+  t.equal(inbox.latest(email).body.channel, 'email');
+  t.match(inbox.latestResetCode(email), /^\d{8}$/);
+  t.equal(inbox.to(phone).length, smsBefore, 'nothing to the unconfirmed number');
+});
+
+t.test('a user with neither a confirmed number nor an e-mail gets nothing', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { phone: false });
+  const before = await outboxCount(svc);
+  t.equal((await lost(svc, person.name)).statusCode, 202);
+  t.equal(await outboxCount(svc), before);
+});
+
+t.test('a disabled user gets nothing', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { confirm: true });
+  await kit.api('POST', `/1.0/dedicatedCloud/${svc}/user/${person.userId}/disable`);
+  await kit.settle();
+  const before = await outboxCount(svc);
+  t.equal((await lost(svc, person.name)).statusCode, 202);
+  t.equal(await outboxCount(svc), before);
+});
+
+t.test('{login, resetToken} opens a credentialsRenewal session', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { confirm: true });
+  await lost(svc, person.name);
+  await kit.settle();
+  const res = await resetLogin(svc, person, inbox.latestResetCode(person.phone!));
+  t.equal(res.statusCode, 200);
+  t.equal(res.json().scope, 'credentialsRenewal');
+  const enroll = await kit.secure('POST', svc, '/credentials/enrollment', { session: res.json().sessionToken });
+  t.equal(enroll.statusCode, 200, 'it opens step 2');
+});
+
+t.test('the reset code works once', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { confirm: true });
+  await lost(svc, person.name);
+  await kit.settle();
+  const code = inbox.latestResetCode(person.phone!);
+  t.equal((await resetLogin(svc, person, code)).statusCode, 200);
+  t.equal((await resetLogin(svc, person, code)).statusCode, 401);
+});
+
+t.test('the reset code expires after 15 minutes', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { confirm: true });
+  await lost(svc, person.name);
+  await kit.settle();
+  ctx.clock.advance(15 * 60_000);
+  t.equal((await resetLogin(svc, person, inbox.latestResetCode(person.phone!))).statusCode, 401);
+});
+
+t.test('the reset code still works a second before its 15 minutes end', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { confirm: true });
+  await lost(svc, person.name);
+  await kit.settle();
+  ctx.clock.advance(15 * 60_000 - 1000);
+  t.equal((await resetLogin(svc, person, inbox.latestResetCode(person.phone!))).statusCode, 200);
+});
+
+t.test('a newer reset code replaces the older one', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { confirm: true });
+  await lost(svc, person.name);
+  await kit.settle();
+  const first = inbox.latestResetCode(person.phone!);
+  await lost(svc, person.name);
+  await kit.settle();
+  const second = inbox.latestResetCode(person.phone!);
+  if (first !== second) t.equal((await resetLogin(svc, person, first)).statusCode, 401, 'the older one is void');
+  t.equal((await resetLogin(svc, person, second)).statusCode, 200);
+});
+
+t.test('the reset code of one user opens no session for another', async (t) => {
+  const svc = await ctx.newService();
+  const [a, b] = [await kit.plainUser(svc, { confirm: true }), await kit.plainUser(svc, { confirm: true })];
+  await lost(svc, a.name);
+  await kit.settle();
+  t.equal((await resetLogin(svc, b, inbox.latestResetCode(a.phone!))).statusCode, 401);
+});
+
+t.test('no more than 5 reset codes are sent to a user in a day', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { confirm: true });
+  const before = inbox.to(person.phone!).length;
+  for (let i = 0; i < 7; i++) {
+    t.equal((await lost(svc, person.name)).statusCode, 202);
+    ctx.clock.advance(60_000);
+  }
+  await kit.settle();
+  t.equal(inbox.to(person.phone!).length - before, 5);
+});
+
+t.test('wrong reset codes count as failed logins', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { confirm: true });
+  await lost(svc, person.name);
+  await kit.settle();
+  const code = inbox.latestResetCode(person.phone!);
+  const wrong = String((Number(code) + 1) % 100_000_000).padStart(8, '0');
+  for (let i = 0; i < 5; i++) t.equal((await resetLogin(svc, person, wrong)).statusCode, 401);
+  t.equal((await resetLogin(svc, person, code)).statusCode, 429);
+});
+
+t.test('after a reset a user sets up 2FA; a token validator validates, then the new password and code log in', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { confirm: true });
+  const admin = await kit.enable2FA(svc, await kit.validator(svc));
+  await lost(svc, person.name);
+  await kit.settle();
+  const session = (await resetLogin(svc, person, inbox.latestResetCode(person.phone!))).json().sessionToken;
+  const e = (await kit.secure('POST', svc, '/credentials/enrollment', { session })).json();
+  const newPassword = freshPassword();
+  const change = await kit.secure('POST', svc, '/credentials', {
+    session,
+    payload: { enrollmentId: e.enrollmentId, newPassword, code: await totpCode(ctx, e.secret) },
+  });
+  t.equal(change.statusCode, 202);
+  await kit.approve(svc, admin, change.json().taskId);
+  t.equal((await kit.task(svc, change.json().taskId)).state, 'done');
+  const login = await kit.session(svc, { ...person, password: newPassword, secret: e.secret });
+  t.equal(login.scope, 'full');
+});
+
+t.test('a token validator with 2FA who lost his password cannot validate his own change: another validator must', async (t) => {
+  // The reset code and the operation token both go to his phone: alone, the phone must not replace both factors.
+  const svc = await ctx.newService();
+  const alice = await kit.enable2FA(svc, await kit.validator(svc));
+  let bob = await kit.validator(svc, { approver: alice });
+  bob = await kit.enable2FA(svc, bob);
+  await lost(svc, bob.name);
+  await kit.settle();
+  const session = (await resetLogin(svc, bob, inbox.latestResetCode(bob.phone!))).json().sessionToken;
+  const e = (await kit.secure('POST', svc, '/credentials/enrollment', { session })).json();
+  const change = await kit.secure('POST', svc, '/credentials', {
+    session,
+    payload: { enrollmentId: e.enrollmentId, newPassword: freshPassword(), code: await totpCode(ctx, e.secret) },
+  });
+  t.equal(change.statusCode, 202);
+  const { operationId, taskId } = change.json();
+  await kit.settle();
+  t.ok(
+    inbox.to(alice.phone!).some((m) => m.body.operationId === operationId),
+    'the other validator got the token',
+  );
+  const own = inbox.to(bob.phone!).filter((m) => m.body.operationId === operationId);
+  if (own.length > 0) {
+    const res = await kit.secure('POST', svc, `/operation/${operationId}/validate`, {
+      session,
+      payload: { token: inbox.tokenFor(bob.phone!, operationId) },
+    });
+    t.equal(res.statusCode, 403, 'he cannot validate it himself');
+  }
+  t.equal((await kit.secure('GET', svc, `/operation/${operationId}`, { session })).statusCode, 403);
+  await kit.approve(svc, alice, taskId);
+  t.equal((await kit.task(svc, taskId)).state, 'done', 'the other validator can');
+});
+
+t.test('a token validator without 2FA who lost his password validates his own change', async (t) => {
+  const svc = await ctx.newService();
+  const alice = await kit.enable2FA(svc, await kit.validator(svc));
+  const bob = await kit.validator(svc, { approver: alice });
+  await lost(svc, bob.name);
+  await kit.settle();
+  const session = (await resetLogin(svc, bob, inbox.latestResetCode(bob.phone!))).json().sessionToken;
+  const e = (await kit.secure('POST', svc, '/credentials/enrollment', { session })).json();
+  const change = await kit.secure('POST', svc, '/credentials', {
+    session,
+    payload: { enrollmentId: e.enrollmentId, newPassword: freshPassword(), code: await totpCode(ctx, e.secret) },
+  });
+  const { operationId, taskId } = change.json();
+  await kit.settle();
+  const res = await kit.secure('POST', svc, `/operation/${operationId}/validate`, {
+    session,
+    payload: { token: inbox.tokenFor(bob.phone!, operationId) },
+  });
+  t.equal(res.statusCode, 200);
+  await kit.settle();
+  t.equal((await kit.task(svc, taskId)).state, 'done');
+});
