@@ -14,6 +14,9 @@ import { newMasterKeyText } from './security/secret-box.js';
 import { randomAlphanumeric } from './security/tokens.js';
 import { writeDevCert } from './dev-cert.js';
 import { rotateKeys } from './modules/keys/rotate.js';
+import { findUserByName } from './modules/users/repository.js';
+import { clearLockout, userKey } from './security/lockout.js';
+import { notFound } from './http/errors.js';
 
 const USAGE = `Usage: npm run cli -- <command>
 
@@ -29,6 +32,7 @@ Commands:
                                                   validate a pending consumer key as an operator
   oauth-client create --account <login> [--name <name>]
                                                   create an OAuth2 client: {clientId, clientSecret}
+  user unlock <serviceName> <userName>            clear a user's failed-login count (lockout)
   keys new                                        print a new SECRET_KEYS entry (no database needed)
   keys rotate                                     re-seal stored secrets with the first key of SECRET_KEYS
   dev-cert [--out <dir>]                          write a self-signed cert.pem and key.pem (default ./certs)
@@ -114,6 +118,15 @@ const commands: Record<string, Command> = {
       const { values } = parse(args, { account: { type: 'string' }, name: { type: 'string' } });
       if (!values.account) throw new UsageError('oauth-client create needs --account <login>');
       return auth.createOauthClient(values.account, values.name ?? '');
+    },
+  },
+  'user unlock': {
+    run: async ({ args, handle }) => {
+      const [serviceName, userName] = parse(args, {}).positionals;
+      if (!serviceName || !userName) throw new UsageError('user unlock needs <serviceName> <userName>');
+      const user = await findUserByName(handle.db, serviceName, userName);
+      if (!user) throw notFound(`User ${userName} does not exist on ${serviceName}`);
+      return { serviceName, user: user.name, unlocked: await clearLockout(handle.db, userKey(user.user_id)) };
     },
   },
   'keys new': { needsDb: false, run: async () => ({ SECRET_KEYS: newMasterKeyText() }) },

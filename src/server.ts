@@ -42,6 +42,7 @@ async function main(): Promise<void> {
     // After the tasks: expired operations cancel their tasks, then queued messages leave.
     housekeeping: async () => {
       await app.services.operations.expireDue();
+      await app.services.operations.purgeUsedTotpSteps();
       await outbox.drain(() => systemClock.now());
     },
     leaseSeconds: config.TASK_LEASE_SECONDS,

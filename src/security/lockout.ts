@@ -71,5 +71,11 @@ export class Lockout {
   }
 }
 
+/** Operator command: clears a key's failures, the only way out of the hard limit besides a success. */
+export async function clearLockout(db: Kysely<Database>, key: string): Promise<boolean> {
+  const result = await db.deleteFrom('auth_failure').where('key', '=', key).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}
+
 export const userKey = (userId: number) => `user:${userId}`;
 export const ipKey = (ip: string) => `ip:${ip}`;

@@ -245,6 +245,12 @@ export class OperationService {
     return outcome.op;
   }
 
+  /** Forgets used TOTP steps older than a day: only the ±1-step window needs them. Run by the worker. */
+  async purgeUsedTotpSteps(): Promise<void> {
+    const dayAgo = new Date(this.clock.now().getTime() - 24 * 3600_000);
+    await this.db.deleteFrom('totp_used').where('used_at', '<', dayAgo).execute();
+  }
+
   /** Ends operations whose token expired, and cancels their tasks. Run by the worker. */
   async expireDue(): Promise<number> {
     const now = this.clock.now();
