@@ -42,6 +42,109 @@ const newToken = () => String(randomInt(0, 100_000_000)).padStart(8, '0');
  * "This creates a task and a token will be sent to you": an operation holds the pending change, sealed, and an
  * 8-digit token stored only as a keyed hash, valid 15 minutes, ended by 5 wrong tries.
  */
+/** Who receives the token: the requester when he is a token validator, else the service's token validators. */
+export async function operationRecipients(
+  trx: Transaction<Database>,
+  serviceName: string,
+  requester: UserRow | null,
+): Promise<string[]> {
+  if (
+    requester?.is_token_validator &&
+    requester.phone_number &&
+    requester.phone_confirmed &&
+    requester.activation_state === 'enabled'
+  ) {
+    return [requester.phone_number];
+  }
+  return (await tokenValidators(trx, serviceName)).map((v) => v.phone_number!).filter(Boolean);
+}
+
+/**
+ * Creates the operation and queues its SMS, in the caller's transaction: a task handler may call it with its own
+ * transaction, no pool needed.
+ */
+export async function createOperation(
+  trx: Transaction<Database>,
+  box: SecretBox,
+  now: Date,
+  input: NewOperation,
+): Promise<OperationRow> {
+  const recipients = input.recipients ?? (await operationRecipients(trx, input.serviceName, input.requester));
+  if (recipients.length === 0) {
+    throw new ApiError(409, 'Client::Conflict', 'No token validator with a phone number can validate this operation');
+  }
+  const operation = await trx
+    .insertInto('operation')
+    .values({
+      service_name: input.serviceName,
+      task_id: input.taskId,
+      kind: input.kind,
+      user_id: input.userId,
+      requested_by: input.requestedBy,
+      token_hash: null,
+      token_expires_at: new Date(now.getTime() + OPERATION_TOKEN_TTL_MS),
+      state: 'pending',
+      validated_by_user_id: null,
+      validated_at: null,
+      last_sent_at: null,
+      // the app's clock, like token_expires_at: `createdAt` and `expiresAt` are shown side by side
+      created_at: now,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  await issueToken(trx, box, operation, recipients, input.summary, now);
+  await recordAudit(trx, {
+    serviceName: input.serviceName,
+    type: 'operation.created',
+    actor: input.requestedBy,
+    ip: null,
+    userId: input.userId,
+    data: { operationId: operation.operation_id, taskId: input.taskId, kind: input.kind, recipients: recipients.length },
+  });
+  return { ...operation, sends: 1, last_sent_at: now };
+}
+
+/** A fresh token replaces the previous one and goes to the same people. */
+async function issueToken(
+  trx: Transaction<Database>,
+  box: SecretBox,
+  op: OperationRow,
+  recipients: string[],
+  summary: string,
+  now: Date,
+) {
+  const sentToday = await trx
+    .selectFrom('outbox')
+    .select(['recipient', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('recipient', 'in', recipients)
+    .where('channel', '=', 'sms')
+    .where('created_at', '>', new Date(now.getTime() - 24 * 3600_000))
+    .groupBy('recipient')
+    .execute();
+  if (sentToday.some((r) => Number(r.n) >= MAX_SMS_PER_NUMBER_PER_DAY)) {
+    throw new ApiError(429, 'Client::TooManyRequests', 'Too many SMS were sent to this number today: try again tomorrow');
+  }
+  const token = newToken();
+  await trx
+    .updateTable('operation')
+    .set((eb) => ({
+      token_hash: box.mac(tokenMacInput(op.operation_id, token)),
+      last_sent_at: now,
+      sends: eb('sends', '+', 1),
+    }))
+    .where('operation_id', '=', op.operation_id)
+    .execute();
+  const body = `PCC ${op.service_name}: operation ${op.operation_id} (${summary}). Token: ${token}. Valid until ${toOvhDate(op.token_expires_at)}.`;
+  for (const recipient of recipients) {
+    await enqueueMessage(
+      trx,
+      box,
+      { serviceName: op.service_name, channel: 'sms', recipient, body, operationId: op.operation_id },
+      now,
+    );
+  }
+}
+
 export class OperationService {
   constructor(
     private readonly db: Kysely<Database>,
@@ -50,88 +153,13 @@ export class OperationService {
   ) {}
 
   /** Who receives the token: the requester when he is a token validator, else the service's token validators. */
-  async recipients(trx: Transaction<Database>, serviceName: string, requester: UserRow | null): Promise<string[]> {
-    if (
-      requester?.is_token_validator &&
-      requester.phone_number &&
-      requester.phone_confirmed &&
-      requester.activation_state === 'enabled'
-    ) {
-      return [requester.phone_number];
-    }
-    return (await tokenValidators(trx, serviceName)).map((v) => v.phone_number!).filter(Boolean);
+  recipients(trx: Transaction<Database>, serviceName: string, requester: UserRow | null): Promise<string[]> {
+    return operationRecipients(trx, serviceName, requester);
   }
 
   /** Creates the operation and queues its SMS, in the caller's transaction. */
-  async create(trx: Transaction<Database>, input: NewOperation): Promise<OperationRow> {
-    const recipients = input.recipients ?? (await this.recipients(trx, input.serviceName, input.requester));
-    if (recipients.length === 0) {
-      throw new ApiError(409, 'Client::Conflict', 'No token validator with a phone number can validate this operation');
-    }
-    const now = this.clock.now();
-    const operation = await trx
-      .insertInto('operation')
-      .values({
-        service_name: input.serviceName,
-        task_id: input.taskId,
-        kind: input.kind,
-        user_id: input.userId,
-        requested_by: input.requestedBy,
-        token_hash: null,
-        token_expires_at: new Date(now.getTime() + OPERATION_TOKEN_TTL_MS),
-        state: 'pending',
-        validated_by_user_id: null,
-        validated_at: null,
-        last_sent_at: null,
-        // the app's clock, like token_expires_at: `createdAt` and `expiresAt` are shown side by side
-        created_at: now,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    await this.issueToken(trx, operation, recipients, input.summary, now);
-    await recordAudit(trx, {
-      serviceName: input.serviceName,
-      type: 'operation.created',
-      actor: input.requestedBy,
-      ip: null,
-      userId: input.userId,
-      data: { operationId: operation.operation_id, taskId: input.taskId, kind: input.kind, recipients: recipients.length },
-    });
-    return { ...operation, sends: 1, last_sent_at: now };
-  }
-
-  /** A fresh token replaces the previous one and goes to the same people. */
-  private async issueToken(trx: Transaction<Database>, op: OperationRow, recipients: string[], summary: string, now: Date) {
-    const sentToday = await trx
-      .selectFrom('outbox')
-      .select(['recipient', (eb) => eb.fn.countAll<number>().as('n')])
-      .where('recipient', 'in', recipients)
-      .where('channel', '=', 'sms')
-      .where('created_at', '>', new Date(now.getTime() - 24 * 3600_000))
-      .groupBy('recipient')
-      .execute();
-    if (sentToday.some((r) => Number(r.n) >= MAX_SMS_PER_NUMBER_PER_DAY)) {
-      throw new ApiError(429, 'Client::TooManyRequests', 'Too many SMS were sent to this number today: try again tomorrow');
-    }
-    const token = newToken();
-    await trx
-      .updateTable('operation')
-      .set((eb) => ({
-        token_hash: this.box.mac(tokenMacInput(op.operation_id, token)),
-        last_sent_at: now,
-        sends: eb('sends', '+', 1),
-      }))
-      .where('operation_id', '=', op.operation_id)
-      .execute();
-    const body = `PCC ${op.service_name}: operation ${op.operation_id} (${summary}). Token: ${token}. Valid until ${toOvhDate(op.token_expires_at)}.`;
-    for (const recipient of recipients) {
-      await enqueueMessage(
-        trx,
-        this.box,
-        { serviceName: op.service_name, channel: 'sms', recipient, body, operationId: op.operation_id },
-        now,
-      );
-    }
+  create(trx: Transaction<Database>, input: NewOperation): Promise<OperationRow> {
+    return createOperation(trx, this.box, this.clock.now(), input);
   }
 
   async find(serviceName: string, operationId: number): Promise<OperationRow> {
@@ -163,7 +191,7 @@ export class OperationService {
       }
       const recipients = op.kind === 'confirmPhoneNumber' ? [] : await this.recipients(trx, serviceName, requester);
       if (recipients.length === 0) throw badRequest('Nobody can receive a token for this operation');
-      await this.issueToken(trx, op, recipients, summary, now);
+      await issueToken(trx, this.box, op, recipients, summary, now);
     });
   }
 

@@ -51,7 +51,15 @@ export async function findSession(db: Executor, tokenHash: Buffer) {
     .selectFrom('user_session as s')
     .innerJoin('pcc_user as u', 'u.user_id', 's.user_id')
     .selectAll('u')
-    .select(['s.session_id', 's.scope', 's.expires_at', 's.last_seen_at', 's.ended_at', 's.service_name as session_service'])
+    .select([
+      's.session_id',
+      's.scope',
+      's.created_at as session_created_at',
+      's.expires_at',
+      's.last_seen_at',
+      's.ended_at',
+      's.service_name as session_service',
+    ])
     .where('s.token_hash', '=', tokenHash)
     .executeTakeFirst();
 }

@@ -1,10 +1,10 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import { toOvhDate } from '../../clock.js';
 import type { Database, TaskRow } from '../../db/types.js';
 import { enqueueMessage } from '../../notify/outbox.js';
 import type { TaskContext, TaskHandler } from '../../tasks/handlers.js';
 import { recordAudit } from '../audit/repository.js';
-import { OperationService } from '../operations/service.js';
+import { createOperation } from '../operations/service.js';
 import { eraseTaskChange } from '../tasks/repository.js';
 import { openChange, type PendingChange } from './pending-change.js';
 import { addPasswordHistory, updateUser } from './repository.js';
@@ -153,9 +153,7 @@ export const userTaskHandlers: Array<[string, TaskHandler]> = [
         });
         await eraseTaskChange(trx, task.task_id);
         if (phone) {
-          // The operation service writes in the task's transaction only: it needs no pool of its own here.
-          const operations = new OperationService(undefined as unknown as Kysely<Database>, ctx.box, { now: () => ctx.now });
-          await operations.create(trx, {
+          await createOperation(trx, ctx.box, ctx.now, {
             serviceName: user.service_name,
             taskId: null,
             kind: 'confirmPhoneNumber',
