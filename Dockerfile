@@ -1,8 +1,10 @@
 # syntax=docker/dockerfile:1
 # pcc-2fa: build with every dependency, run with the production ones only, as the image's non-root `node` user.
 #   docker build -t pcc-2fa .
-#   docker run -p 3000:3000 -v pcc-2fa-data:/data pcc-2fa                      # embedded database in the volume
-#   docker run -p 3000:3000 -e DATABASE_URL=postgres://… pcc-2fa               # or a PostgreSQL server
+#   docker run -p 3000:3000 -v pcc-2fa-data:/data -e SMS_PROVIDER=webhook -e SMS_WEBHOOK_URL=… \
+#     -e SMS_WEBHOOK_SECRET=… pcc-2fa                                          # embedded database in the volume
+#   docker run -p 3000:3000 -e DATABASE_URL=postgres://… -e SECRET_KEYS=… -e SMS_PROVIDER=… pcc-2fa
+# NODE_ENV=production: SMS_PROVIDER must say where tokens go (never `log`), and no demo account is made.
 ARG NODE_IMAGE=node:22-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build

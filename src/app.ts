@@ -1,46 +1,28 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
+import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { systemClock, type Clock } from './clock.js';
-import type { Config } from './config.js';
+import { publicUrlOf, type Config } from './config.js';
+import { buildServices, type AppServices } from './composition.js';
 import type { DatabaseHandle } from './db/database.js';
 import { api, type Authenticate } from './http/api.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { registerJsonBody } from './http/json-body.js';
 import { newQueryId } from './http/query-id.js';
+import { badRequest } from './http/errors.js';
+import { canonicalIp, clientNetworkKey } from './security/addresses.js';
 import { sharedSchemas } from './http/schemas.js';
 import type { App } from './http/types.js';
 import { healthRoutes } from './http/health.js';
 import { openApiOptions } from './http/openapi.js';
-import { ServicesService } from './modules/services/service.js';
-import { TaskService } from './modules/tasks/service.js';
-import { WhitelistService } from './modules/whitelist/service.js';
 import { ovhAuthenticator } from './auth/authenticate.js';
-import { AuthService } from './auth/service.js';
 import validationPage from './auth/validation-page.js';
-import { OperationService } from './modules/operations/service.js';
-import { UsersService } from './modules/users/service.js';
 import secureRoutes from './secure/routes.js';
-import { AuditService } from './modules/audit/service.js';
-import { AllowedNetworkService } from './modules/allowed-network/service.js';
-import { SecureService } from './secure/service.js';
-import { Lockout } from './security/lockout.js';
 import { SecretBox } from './security/secret-box.js';
 import { randomBytes } from 'node:crypto';
-
-export interface AppServices {
-  services: ServicesService;
-  whitelist: WhitelistService;
-  tasks: TaskService;
-  auth: AuthService;
-  users: UsersService;
-  operations: OperationService;
-  secure: SecureService;
-  audit: AuditService;
-  allowedNetworks: AllowedNetworkService;
-}
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -63,18 +45,14 @@ export interface AppDeps {
   /** Replaces OVH's authentication (tests of routes that are not about authentication use `operatorAccess`). */
   authenticate?: Authenticate;
   https?: { key: Buffer; cert: Buffer } | null;
+  /** The services, when the caller built them already (the server shares them with its worker). */
+  services?: AppServices;
 }
+
+export { publicUrlOf };
 
 /** The operator principal: sees every service. Never used by the server; tests and tools may. */
 export const operatorAccess: Authenticate = async () => ({ accountId: null, login: null, credentialId: null });
-
-export function publicUrlOf(config: Config): string {
-  if (config.PUBLIC_URL) return config.PUBLIC_URL;
-  const scheme = config.TLS_CERT ? 'https' : 'http';
-  // A wildcard address listens everywhere but is no address to give out: this machine's loopback is.
-  const host = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST === '::' ? 'localhost' : config.HOST;
-  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${config.PORT}`;
-}
 
 /** Builds the whole app without listening: the server listens, tests inject. */
 export async function buildApp(deps: AppDeps): Promise<App> {
@@ -94,45 +72,55 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
 
   const box = deps.secretBox ?? new SecretBox([{ id: 'ephemeral', key: randomBytes(32) }]);
-  const operations = new OperationService(handle.db, box, clock);
-  const allowedNetworks = new AllowedNetworkService(handle.db, clock);
-  const users = new UsersService(handle.db, box, clock, operations);
-  app.decorate('services', {
-    users,
-    operations,
-    audit: new AuditService(handle.db),
-    allowedNetworks,
-    secure: new SecureService(handle.db, box, clock, new Lockout(handle.db, clock), users, operations, allowedNetworks),
-    services: new ServicesService(handle.db, publicUrlOf(config)),
-    whitelist: new WhitelistService(handle.db, clock, {
-      maxEntries: config.WHITELIST_MAX_ENTRIES,
-      minPrefixV4: config.WHITELIST_MIN_PREFIX_V4,
-      minPrefixV6: config.WHITELIST_MIN_PREFIX_V6,
-    }),
-    tasks: new TaskService(handle.db, clock),
-    auth: new AuthService(handle.db, box, clock, {
-      timeWindowSeconds: config.AUTH_TIME_WINDOW_SECONDS,
-      oauthTokenTtlSeconds: config.OAUTH2_TOKEN_TTL_SECONDS,
-      credentialValidationSeconds: config.CREDENTIAL_VALIDATION_SECONDS,
-      publicUrl: config.PUBLIC_URL,
-    }),
-  });
+  app.decorate('services', deps.services ?? buildServices({ db: handle.db, box, clock, config }));
   app.decorate('clock', clock);
 
-  // Every response, errors and 404s included, carries the id that is also in its log line.
+  app.decorateRequest('clientIp', '');
   app.addHook('onRequest', async (request, reply) => {
+    // Every response, errors and 404s included, carries the id that is also in its log line.
     reply.header('X-Ovh-QueryID', request.id);
+    // A fragment is never sent by a client: the router would stop the path at `#` and read the rest as a query.
+    if (request.raw.url?.includes('#')) throw badRequest('The request target must not hold a fragment (#)');
+    // What a trusted proxy forwards may be anything: only an address reaches the code (and PostgreSQL's inet).
+    const ip = canonicalIp(request.ip);
+    if (ip === undefined) throw badRequest('The client address is not an IP address');
+    request.clientIp = ip;
   });
   registerJsonBody(app);
   registerErrorHandling(app);
   for (const schema of sharedSchemas) app.addSchema(schema);
 
   await app.register(swagger, openApiOptions());
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // Security headers on every answer: nosniff, no framing, no referrer, a CSP that allows nothing (JSON needs
+  // nothing), and HSTS once the server speaks TLS. The HTML pages set their own CSP.
+  await app.register(helmet, {
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    frameguard: { action: 'deny' },
+    referrerPolicy: { policy: 'no-referrer' },
+    hsts: deps.https ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+  });
+  // Swagger UI, where operators type OAuth2 secrets: its own files only, never in a frame.
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: [
+      "default-src 'self'",
+      "base-uri 'self'",
+      "object-src 'none'",
+      "script-src 'self'",
+      "script-src-attr 'none'",
+      "style-src 'self'",
+      "img-src 'self' data:",
+      "font-src 'self' data:",
+      "form-action 'self'",
+      "frame-ancestors 'none'",
+      ...(deps.https ? ['upgrade-insecure-requests'] : []),
+    ].join('; '),
+  });
   await app.register(rateLimit, {
     global: true,
     max: config.RATE_LIMIT_PER_MINUTE,
     timeWindow: 60_000,
+    keyGenerator: (request) => clientNetworkKey(request.clientIp || request.ip),
     allowList: (request) => request.url.startsWith('/health/'),
   });
 

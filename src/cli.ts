@@ -1,21 +1,22 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { publicUrlOf } from './app.js';
-import { AuthService, VALIDITIES, type Validity } from './auth/service.js';
+import { VALIDITIES, type Validity } from './auth/service.js';
+import { buildServices, type AppServices } from './composition.js';
 import { systemClock } from './clock.js';
 import { loadConfig, type Config } from './config.js';
 import type { DatabaseHandle } from './db/database.js';
 import { ApiError } from './http/errors.js';
 import { createLogger } from './logger.js';
-import { ServicesService } from './modules/services/service.js';
 import { openMigratedDatabase, secretBoxFor } from './runtime.js';
 import { newMasterKeyText } from './security/secret-box.js';
 import { randomAlphanumeric } from './security/tokens.js';
 import { writeDevCert } from './dev-cert.js';
 import { rotateKeys } from './modules/keys/rotate.js';
 import { findUserByName } from './modules/users/repository.js';
-import { clearLockout, userKey } from './security/lockout.js';
+import { lockKeys } from './security/lockout.js';
+import { canonicalIp } from './security/addresses.js';
+import { recordAudit } from './modules/audit/repository.js';
 import { notFound } from './http/errors.js';
 
 const USAGE = `Usage: npm run cli -- <command>
@@ -32,7 +33,12 @@ Commands:
                                                   validate a pending consumer key as an operator
   oauth-client create --account <login> [--name <name>]
                                                   create an OAuth2 client: {clientId, clientSecret}
+  oauth-client revoke <clientId>                  revoke an OAuth2 client and its live tokens
+  app revoke <applicationKey>                     revoke an application: its signed calls are refused from now on
   user unlock <serviceName> <userName>            clear a user's failed-login count (lockout)
+  operation approve <serviceName> <operationId>   approve a pending operation without its token: the way out when no
+                                                  token validator can be reached (advancedSecurity fails closed)
+  ip unlock <address>                             clear the failed-login count of a client address (its /64 for IPv6)
   keys new                                        print a new SECRET_KEYS entry (no database needed)
   keys rotate                                     re-seal stored secrets with the first key of SECRET_KEYS
   dev-cert [--out <dir>]                          write a self-signed cert.pem and key.pem (default ./certs)
@@ -45,8 +51,7 @@ interface Ctx {
   handle: DatabaseHandle;
   config: Config;
   args: string[];
-  services: ServicesService;
-  auth: AuthService;
+  app: AppServices;
 }
 type Command =
   { needsDb: false; run: (args: string[]) => Promise<unknown> } | { needsDb?: true; run: (ctx: Ctx) => Promise<unknown> };
@@ -68,7 +73,7 @@ async function readStdin(): Promise<string> {
 const commands: Record<string, Command> = {
   migrate: { run: async () => ({ migrated: true }) },
   'service create': {
-    run: async ({ args, services }) => {
+    run: async ({ args, app: { services } }) => {
       const { values, positionals } = parse(args, { account: { type: 'string' }, description: { type: 'string' } });
       const [serviceName] = positionals;
       if (!serviceName || !values.account) throw new UsageError('service create needs <serviceName> and --account <login>');
@@ -77,7 +82,7 @@ const commands: Record<string, Command> = {
     },
   },
   'account create': {
-    run: async ({ args, services, auth }) => {
+    run: async ({ args, app: { services, auth } }) => {
       const { values, positionals } = parse(args, { 'password-stdin': { type: 'boolean' } });
       const [login] = positionals;
       if (!login) throw new UsageError('account create needs <login>');
@@ -89,7 +94,7 @@ const commands: Record<string, Command> = {
     },
   },
   'account password': {
-    run: async ({ args, auth }) => {
+    run: async ({ args, app: { auth } }) => {
       const [login] = parse(args, {}).positionals;
       if (!login) throw new UsageError('account password needs <login>');
       await auth.setPassword(login, await readStdin());
@@ -97,14 +102,14 @@ const commands: Record<string, Command> = {
     },
   },
   'app create': {
-    run: async ({ args, auth }) => {
+    run: async ({ args, app: { auth } }) => {
       const { values } = parse(args, { account: { type: 'string' }, name: { type: 'string' } });
       if (!values.account) throw new UsageError('app create needs --account <login>');
       return auth.createApplication(values.account, values.name ?? '');
     },
   },
   'credential validate': {
-    run: async ({ args, auth }) => {
+    run: async ({ args, app: { auth } }) => {
       const { values, positionals } = parse(args, { validity: { type: 'string' }, account: { type: 'string' } });
       const [consumerKey] = positionals;
       if (!consumerKey) throw new UsageError('credential validate needs <consumerKey>');
@@ -114,19 +119,74 @@ const commands: Record<string, Command> = {
     },
   },
   'oauth-client create': {
-    run: async ({ args, auth }) => {
+    run: async ({ args, app: { auth } }) => {
       const { values } = parse(args, { account: { type: 'string' }, name: { type: 'string' } });
       if (!values.account) throw new UsageError('oauth-client create needs --account <login>');
       return auth.createOauthClient(values.account, values.name ?? '');
     },
   },
+  'oauth-client revoke': {
+    run: async ({ args, app: { auth } }) => {
+      const [clientId] = parse(args, {}).positionals;
+      if (!clientId) throw new UsageError('oauth-client revoke needs <clientId>');
+      return auth.revokeOauthClient(clientId);
+    },
+  },
+  'app revoke': {
+    run: async ({ args, app: { auth } }) => {
+      const [applicationKey] = parse(args, {}).positionals;
+      if (!applicationKey) throw new UsageError('app revoke needs <applicationKey>');
+      return auth.revokeApplication(applicationKey);
+    },
+  },
   'user unlock': {
-    run: async ({ args, handle }) => {
+    run: async ({ args, handle, app }) => {
       const [serviceName, userName] = parse(args, {}).positionals;
       if (!serviceName || !userName) throw new UsageError('user unlock needs <serviceName> <userName>');
       const user = await findUserByName(handle.db, serviceName, userName);
       if (!user) throw notFound(`User ${userName} does not exist on ${serviceName}`);
-      return { serviceName, user: user.name, unlocked: await clearLockout(handle.db, userKey(user.user_id)) };
+      const unlocked = await app.lockout.clear(lockKeys.user(serviceName, user.name));
+      await handle.db.transaction().execute((trx) =>
+        recordAudit(trx, {
+          serviceName,
+          type: 'lockout.cleared',
+          actor: 'operator',
+          ip: null,
+          userId: user.user_id,
+          data: { key: 'user', unlocked },
+        }),
+      );
+      return { serviceName, user: user.name, unlocked };
+    },
+  },
+  'ip unlock': {
+    run: async ({ args, handle, app }) => {
+      const [text] = parse(args, {}).positionals;
+      const ip = text === undefined ? undefined : canonicalIp(text);
+      if (!ip) throw new UsageError('ip unlock needs an IPv4 or IPv6 <address>');
+      const key = lockKeys.network(ip);
+      const unlocked = await app.lockout.clear(key);
+      await handle.db.transaction().execute((trx) =>
+        recordAudit(trx, {
+          serviceName: null,
+          type: 'lockout.cleared',
+          actor: 'operator',
+          ip,
+          data: { key: key.key, unlocked },
+        }),
+      );
+      return { ip, key: key.key, unlocked };
+    },
+  },
+  'operation approve': {
+    run: async ({ args, app }) => {
+      const [serviceName, idText] = parse(args, {}).positionals;
+      const operationId = Number(idText);
+      if (!serviceName || !Number.isSafeInteger(operationId) || operationId < 1) {
+        throw new UsageError('operation approve needs <serviceName> <operationId>');
+      }
+      const op = await app.operations.approveByOperator(serviceName, operationId);
+      return { serviceName, operationId, state: op.state, taskId: op.task_id };
     },
   },
   'keys new': { needsDb: false, run: async () => ({ SECRET_KEYS: newMasterKeyText() }) },
@@ -160,14 +220,8 @@ async function main(argv: string[]): Promise<number> {
       // Logs go to stderr so that stdout stays pure JSON for scripts.
       const log = createLogger(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL, true);
       handle = await openMigratedDatabase(config, log);
-      const auth = new AuthService(handle.db, secretBoxFor(config, log), systemClock, {
-        timeWindowSeconds: config.AUTH_TIME_WINDOW_SECONDS,
-        oauthTokenTtlSeconds: config.OAUTH2_TOKEN_TTL_SECONDS,
-        credentialValidationSeconds: config.CREDENTIAL_VALIDATION_SECONDS,
-        publicUrl: config.PUBLIC_URL,
-      });
-      const services = new ServicesService(handle.db, publicUrlOf(config));
-      result = await command.run({ handle, config, args, services, auth });
+      const app = buildServices({ db: handle.db, box: secretBoxFor(config, log), clock: systemClock, config });
+      result = await command.run({ handle, config, args, app });
     }
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     return 0;

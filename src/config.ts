@@ -1,3 +1,4 @@
+import ipaddr from 'ipaddr.js';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 
@@ -6,6 +7,8 @@ import { Value } from '@sinclair/typebox/value';
  * `process.env`. The README lists the same variables.
  */
 export const ConfigSchema = Type.Object({
+  /** `production` refuses what only suits a developer's machine: the `log` SMS sender and the demo seed. */
+  NODE_ENV: Type.Optional(Type.String({ minLength: 1 })),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
@@ -22,7 +25,10 @@ export const ConfigSchema = Type.Object({
   TASK_POLL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 2000 }),
   /** `false` runs an API-only instance that never claims tasks. */
   WORKER_ENABLED: Type.Boolean({ default: true }),
-  /** Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed. */
+  /**
+   * Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed (also `loopback`,
+   * `linklocal`, `uniquelocal`). Their X-Forwarded-For is walked from the right; nobody else's is read.
+   */
   TRUSTED_PROXIES: Type.String({ default: '' }),
   /** Base URL clients use to reach this service (behind a proxy); defaults to http://HOST:PORT. */
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^/]+$' })),
@@ -31,8 +37,8 @@ export const ConfigSchema = Type.Object({
   /** Most live entries in one service's 2FA whitelist. */
   WHITELIST_MAX_ENTRIES: Type.Integer({ minimum: 1, maximum: 100_000, default: 256 }),
   /** Widest networks that may skip 2FA: shortest prefix accepted for IPv4 and for IPv6. */
-  WHITELIST_MIN_PREFIX_V4: Type.Integer({ minimum: 0, maximum: 32, default: 8 }),
-  WHITELIST_MIN_PREFIX_V6: Type.Integer({ minimum: 0, maximum: 128, default: 32 }),
+  WHITELIST_MIN_PREFIX_V4: Type.Integer({ minimum: 0, maximum: 32, default: 24 }),
+  WHITELIST_MIN_PREFIX_V6: Type.Integer({ minimum: 0, maximum: 128, default: 48 }),
   /**
    * Keys that seal stored secrets (AES-256-GCM): `id:base64(32 bytes)[,id:base64…]`, the first seals, all open.
    * Required with DATABASE_URL; on the embedded database a key is made once in DATA_DIR when unset.
@@ -105,12 +111,71 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'SMS_PROVIDER=ovh needs OVH_SMS_APPLICATION_KEY, OVH_SMS_APPLICATION_SECRET, OVH_SMS_CONSUMER_KEY and OVH_SMS_SERVICE_NAME',
     );
   }
+  for (const entry of trustedProxyEntries(config.TRUSTED_PROXIES)) {
+    if (!isProxyEntry(entry)) problems.push(`TRUSTED_PROXIES: ${entry} is not an IP address, a network or a proxy-addr name`);
+  }
+  const production = config.NODE_ENV === 'production';
+  if (config.SMS_PROVIDER === 'log' && production) {
+    problems.push('SMS_PROVIDER=log prints tokens and reset codes on standard output: refused with NODE_ENV=production');
+  }
+  if (config.SEED_DEMO && production) {
+    problems.push('SEED_DEMO makes an account whose password goes to standard output: refused with NODE_ENV=production');
+  }
   if (problems.length > 0) throw new Error(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   return config;
+}
+
+/** SMS_PROVIDER, or `log` by default on a developer's embedded database; `undefined` where it must be said. */
+export function smsProviderOf(config: Config): 'log' | 'webhook' | 'ovh' | undefined {
+  if (config.SMS_PROVIDER) return config.SMS_PROVIDER;
+  return config.DATABASE_URL || config.NODE_ENV === 'production' ? undefined : 'log';
+}
+
+/** Whether the first start makes the demo account: by default on a developer's embedded database only. */
+export const seedsDemo = (config: Config): boolean =>
+  config.SEED_DEMO ?? (!config.DATABASE_URL && config.NODE_ENV !== 'production');
+
+export const trustedProxyEntries = (text: string): string[] =>
+  text
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function isProxyEntry(entry: string): boolean {
+  if (PROXY_NAMES.has(entry)) return true;
+  try {
+    if (entry.includes('/')) ipaddr.parseCIDR(entry);
+    else if (!ipaddr.isValid(entry) || (!entry.includes(':') && !ipaddr.IPv4.isValidFourPartDecimal(entry))) return false;
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function parseBoolean(value: string): unknown {
   if (/^(1|true|yes|on)$/i.test(value)) return true;
   if (/^(0|false|no|off)$/i.test(value)) return false;
   return value;
+}
+
+/** The base URL the service gives out: PUBLIC_URL, or its own listening address. */
+export function publicUrlOf(config: Config): string {
+  if (config.PUBLIC_URL) return config.PUBLIC_URL;
+  const scheme = config.TLS_CERT ? 'https' : 'http';
+  // A wildcard address listens everywhere but is no address to give out: this machine's loopback is.
+  const host = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST === '::' ? 'localhost' : config.HOST;
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${config.PORT}`;
+}
+
+/** What a start with this configuration should warn about (not errors: the service works, but not as intended). */
+export function startupWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.PUBLIC_URL && config.TRUSTED_PROXIES.trim() === '') {
+    warnings.push(
+      'PUBLIC_URL is set but TRUSTED_PROXIES is empty: behind a proxy every client shares its address (lockout, rate limits, whitelist)',
+    );
+  }
+  return warnings;
 }

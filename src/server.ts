@@ -1,52 +1,43 @@
 import closeWithGrace from 'close-with-grace';
 import { buildApp, publicUrlOf } from './app.js';
 import { systemClock } from './clock.js';
-import { loadConfig } from './config.js';
+import { loadConfig, seedsDemo, startupWarnings } from './config.js';
 import { createLogger, loggerOptions } from './logger.js';
 import { openMigratedDatabase, secretBoxFor, tlsOptions } from './runtime.js';
 import { demoBanner, seedDemo } from './seed.js';
 import os from 'node:os';
-import { OutboxDrainer } from './notify/outbox.js';
 import { senderFor } from './notify/provider.js';
-import { taskHandlers } from './tasks/registry.js';
-import { TaskWorker } from './tasks/worker.js';
+import { buildWorker } from './composition.js';
 
 /** The process: configuration, database, HTTP server, task worker, and a graceful stop on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
   let config;
+  let sender;
   try {
     config = loadConfig();
+    // Where SMS go is part of the configuration: a missing SMS_PROVIDER stops the start like any bad setting.
+    sender = senderFor(config);
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
     process.exit(78); // EX_CONFIG
   }
   const log = createLogger(config.LOG_LEVEL);
+  for (const warning of startupWarnings(config)) log.warn(warning);
   const handle = await openMigratedDatabase(config, log);
   log.info({ database: handle.kind === 'pg' ? 'postgresql' : `embedded (${config.DATA_DIR})` }, 'database ready');
 
   const secretBox = secretBoxFor(config, log);
-  const sender = senderFor(config);
   const app = await buildApp({ handle, config, logger: loggerOptions(config.LOG_LEVEL), secretBox, https: tlsOptions(config) });
-  const seed =
-    (config.SEED_DEMO ?? !config.DATABASE_URL) ? await seedDemo(handle.db, app.services.services, app.services.auth) : undefined;
-  const workerLog = log.child({ component: 'worker' });
-  const workerId = `${os.hostname()}:${process.pid}`;
-  const outbox = new OutboxDrainer(handle.db, secretBox, sender, workerLog, workerId);
-  const worker = new TaskWorker({
+  const seed = seedsDemo(config) ? await seedDemo(handle.db, app.services.services, app.services.auth) : undefined;
+  const worker = buildWorker({
     handle,
-    handlers: taskHandlers(),
-    clock: systemClock,
+    services: app.services,
     box: secretBox,
-    workerId,
-    log: workerLog,
-    // After the tasks: expired operations cancel their tasks, then queued messages leave.
-    housekeeping: async () => {
-      await app.services.operations.expireDue();
-      await app.services.operations.purgeUsedTotpSteps();
-      await outbox.drain(() => systemClock.now());
-    },
-    leaseSeconds: config.TASK_LEASE_SECONDS,
-    pollMs: config.TASK_POLL_MS,
+    clock: systemClock,
+    config,
+    log: log.child({ component: 'worker' }),
+    workerId: `${os.hostname()}:${process.pid}`,
+    sender,
   });
 
   closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger: log }, async ({ signal, err }) => {

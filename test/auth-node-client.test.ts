@@ -9,7 +9,6 @@ import { buildApp } from '../src/app.js';
 import { systemClock } from '../src/clock.js';
 import { loadConfig } from '../src/config.js';
 import { writeDevCert } from '../src/dev-cert.js';
-import { ServicesService } from '../src/modules/services/service.js';
 import { freshDatabase } from './helpers/db.js';
 
 /**
@@ -46,7 +45,7 @@ t.test('the official node client works unmodified over HTTPS', async (t) => {
   });
   const port = (app.server.address() as AddressInfo).port;
 
-  const services = new ServicesService(handle.db, `https://localhost:${port}`);
+  const { services } = app.services;
   await services.create('pcc-node', 'acme');
   await services.create('pcc-other', 'someone-else');
   await app.services.auth.setPassword('acme', 'correct horse battery staple');

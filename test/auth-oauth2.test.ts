@@ -185,17 +185,37 @@ t.test('a bearer call costs one SELECT for its authentication', async (t) => {
   t.match(statements[0], /"oauth_token"/, 'the token lookup, then the service list');
 });
 
-t.test('the routes about consumer keys answer 400, not a server error, to a bearer token', async (t) => {
+t.test('GET /auth/currentCredential answers 400, not a server error, to a bearer token', async (t) => {
   const token = await issuedToken(t, await requestToken({ form: credentials }));
-  for (const [method, url] of [
-    ['GET', '/1.0/auth/currentCredential'],
-    ['POST', '/1.0/auth/logout'],
-  ] as const) {
-    const res = await bearer(token, url, method);
-    t.equal(res.statusCode, 400, `${method} ${url}: ${res.body}`);
-    t.equal(res.json<{ class: string }>().class, 'Client::BadRequest');
-  }
+  const res = await bearer(token, '/1.0/auth/currentCredential');
+  t.equal(res.statusCode, 400, res.body);
+  t.equal(res.json<{ class: string }>().class, 'Client::BadRequest');
   t.equal((await bearer(token, '/1.0/dedicatedCloud')).statusCode, 200, 'the token still works');
+});
+
+t.test('POST /auth/logout with a bearer token revokes that token, and only it', async (t) => {
+  const token = await issuedToken(t, await requestToken({ form: credentials }));
+  const other = await issuedToken(t, await requestToken({ form: credentials }));
+  t.equal((await bearer(token, '/1.0/auth/logout', 'POST')).statusCode, 200);
+  const after = await bearer(token, '/1.0/dedicatedCloud');
+  t.equal(after.statusCode, 403);
+  t.match(after.json(), { errorCode: 'INVALID_CREDENTIAL' });
+  t.equal((await bearer(other, '/1.0/dedicatedCloud')).statusCode, 200, 'another token of the client still works');
+});
+
+t.test('a revoked OAuth2 client gets no token, and its live tokens stop working', async (t) => {
+  const doomed = await app.services.auth.createOauthClient('alice', 'to revoke');
+  const form = { grant_type: 'client_credentials', client_id: doomed.clientId, client_secret: doomed.clientSecret };
+  const token = await issuedToken(t, await requestToken({ form }));
+  t.match(await app.services.auth.revokeOauthClient(doomed.clientId), { revoked: true });
+  t.equal((await bearer(token, '/1.0/dedicatedCloud')).statusCode, 403, 'the live token');
+  t.equal((await requestToken({ form })).statusCode, 401, 'a new token');
+  t.match(await app.services.auth.revokeOauthClient(doomed.clientId), { revoked: false }, 'once only');
+  t.equal(
+    (await bearer(await issuedToken(t, await requestToken({ form: credentials })), '/1.0/dedicatedCloud')).statusCode,
+    200,
+    'other clients are untouched',
+  );
 });
 
 t.test('an expired token is 403 INVALID_CREDENTIAL', async (t) => {

@@ -430,6 +430,7 @@ t.test('a refused consumer key is 403 INVALID_CREDENTIAL', async (t) => {
     password: 'correct horse battery staple',
     validity: '1d',
     decision: 'refused',
+    ip: '192.0.2.10',
   });
   t.strictSame(decision, { ok: true, redirection: null });
   invalidCredential(t, await callSigned(app, refused, { method: 'GET', url: '/1.0/dedicatedCloud' }));

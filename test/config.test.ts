@@ -24,8 +24,8 @@ t.test('an empty environment gives the documented defaults', async (t) => {
     TRUSTED_PROXIES: '',
     RATE_LIMIT_PER_MINUTE: 1200,
     WHITELIST_MAX_ENTRIES: 256,
-    WHITELIST_MIN_PREFIX_V4: 8,
-    WHITELIST_MIN_PREFIX_V6: 32,
+    WHITELIST_MIN_PREFIX_V4: 24,
+    WHITELIST_MIN_PREFIX_V6: 48,
     SHUTDOWN_TIMEOUT_MS: 25_000,
   });
   t.equal(config.DATABASE_URL, undefined, 'the embedded database unless a URL is set');

@@ -2,20 +2,23 @@ import t from 'tap';
 import { buildApp, operatorAccess } from '../src/app.js';
 import { openDatabase } from '../src/db/database.js';
 import type { App } from '../src/http/types.js';
-import { DEFAULT_LOCKOUT, Lockout, userKey } from '../src/security/lockout.js';
+import { ACCOUNT_POLICY, NETWORK_POLICY, Lockout, lockKeys, type LockKey } from '../src/security/lockout.js';
 import { buildTestApp } from './helpers/app.js';
 import { engine } from './helpers/db.js';
 import { freshIp, secureKit, totpCode } from './helpers/secure.js';
 
-// Failed logins count per user and per client address, in the database every instance shares. Past 5 free failures a
-// login waits 30 s, then each failure doubles the wait (at most 1 h); at 100 consecutive failures the key stays locked.
+// Failed logins count per user, per (user, client network) and per client network, in the database every instance
+// shares. Past 5 free failures of a user a login waits 30 s, then each failure doubles the wait (at most 1 h); the
+// 100th consecutive failure locks for a day, and so does each one after it. A client network has 20 free failures.
 const ctx = await buildTestApp(t);
 const kit = await secureKit(t, ctx);
-const FIRST_WAIT_S = DEFAULT_LOCKOUT.baseDelayMs / 1000;
+const FIRST_WAIT_S = ACCOUNT_POLICY.baseDelayMs / 1000;
 
 const wrong = 'Wrong-password-123!';
 let keyCounter = 0;
-const freshKey = () => `test:${process.pid}:${++keyCounter}`;
+const freshKey = (): LockKey => ({ key: `test:${process.pid}:${++keyCounter}`, kind: 'account', policy: ACCOUNT_POLICY });
+/** One failed attempt: admitted (and so counted) unless a key is locked. */
+const fail = (lockout: Lockout, keys: LockKey[]) => lockout.admit(keys);
 
 t.test(
   'five failed logins of one user, from five addresses, make his next login wait, even with the right password',
@@ -37,11 +40,11 @@ t.test('four failed logins leave the fifth try free', async (t) => {
   t.equal((await kit.login(svc, { login: person.name, password: person.password }, freshIp())).statusCode, 200);
 });
 
-t.test('five failed logins from one address, for other logins, make the next login from that address wait', async (t) => {
+t.test('twenty failed logins from one address, for other logins, make the next login from that address wait', async (t) => {
   const svc = await ctx.newService();
   const person = await kit.plainUser(svc, { phone: false });
   const ip = freshIp();
-  for (let i = 0; i < 5; i++) await kit.login(svc, { login: `nobody${i}`, password: wrong }, ip);
+  for (let i = 0; i < NETWORK_POLICY.freeFailures; i++) await kit.login(svc, { login: `nobody${i}`, password: wrong }, ip);
   t.equal((await kit.login(svc, { login: person.name, password: person.password }, ip)).statusCode, 429, 'that address');
   t.equal((await kit.login(svc, { login: person.name, password: person.password }, freshIp())).statusCode, 200, 'elsewhere');
 });
@@ -69,7 +72,7 @@ t.test('once the wait is over the right password logs in, and that success clear
   const svc = await ctx.newService();
   const person = await kit.plainUser(svc, { phone: false });
   for (let i = 0; i < 5; i++) await kit.login(svc, { login: person.name, password: wrong }, freshIp());
-  ctx.clock.advance(DEFAULT_LOCKOUT.baseDelayMs);
+  ctx.clock.advance(ACCOUNT_POLICY.baseDelayMs);
   t.equal((await kit.login(svc, { login: person.name, password: person.password }, freshIp())).statusCode, 200);
   for (let i = 0; i < 4; i++) await kit.login(svc, { login: person.name, password: wrong }, freshIp());
   t.equal(
@@ -127,49 +130,93 @@ t.test('failures counted through one app instance hold on another instance shari
 t.test('the wait doubles with each failure past the free ones', async (t) => {
   const lockout = new Lockout(ctx.handle.db, ctx.clock);
   const key = freshKey();
-  for (let i = 0; i < 4; i++) await lockout.fail([key]);
+  for (let i = 0; i < 4; i++) await fail(lockout, [key]);
   t.equal(await lockout.waitMs([key]), 0, 'four failures: no wait');
   const waits: number[] = [];
   for (let i = 0; i < 4; i++) {
-    await lockout.fail([key]);
+    await fail(lockout, [key]);
     waits.push(await lockout.waitMs([key]));
+    ctx.clock.advance(waits[i]!);
   }
   t.strictSame(waits, [30_000, 60_000, 120_000, 240_000]);
+});
+
+t.test('an attempt while a key is locked is refused, counted apart, and does not lengthen the wait', async (t) => {
+  const lockout = new Lockout(ctx.handle.db, ctx.clock);
+  const key = freshKey();
+  for (let i = 0; i < 5; i++) await fail(lockout, [key]);
+  const refused = await lockout.admit([key]);
+  t.match(refused, { admitted: false, waitMs: 30_000, lockedKeys: [key.key] });
+  t.equal(await lockout.waitMs([key]), 30_000, 'the wait is unchanged');
+  const row = await ctx.handle.db.selectFrom('auth_failure').selectAll().where('key', '=', key.key).executeTakeFirstOrThrow();
+  t.match(row, { failures: 5, refused: 1 });
 });
 
 t.test('the wait is never more than an hour before the hard limit', async (t) => {
   const lockout = new Lockout(ctx.handle.db, ctx.clock);
   const key = freshKey();
-  for (let i = 0; i < DEFAULT_LOCKOUT.hardLimit - 1; i++) await lockout.fail([key]);
-  t.equal(await lockout.waitMs([key]), 60 * 60_000);
-  ctx.clock.advance(60 * 60_000);
+  const waits: number[] = [];
+  for (let i = 0; i < ACCOUNT_POLICY.hardLimit - 1; i++) {
+    await fail(lockout, [key]);
+    waits.push(await lockout.waitMs([key]));
+    ctx.clock.advance(waits[i]!);
+  }
+  t.equal(Math.max(...waits), 60 * 60_000, 'an hour at most');
+  t.equal(waits[waits.length - 1], 60 * 60_000, 'reached');
   t.equal(await lockout.waitMs([key]), 0, 'and it ends');
 });
 
 t.test('a success clears the failures of its keys only', async (t) => {
   const lockout = new Lockout(ctx.handle.db, ctx.clock);
   const [a, b] = [freshKey(), freshKey()];
-  for (let i = 0; i < 6; i++) await lockout.fail([a, b]);
-  await lockout.succeed([a]);
+  for (let i = 0; i < 4; i++) await fail(lockout, [a, b]);
+  const admission = await lockout.admit([a, b]);
+  t.ok(admission.admitted);
+  await lockout.succeed([a], admission);
   t.equal(await lockout.waitMs([a]), 0);
   t.ok((await lockout.waitMs([b])) > 0, 'the other key still waits');
-  await lockout.fail([a]);
+  await fail(lockout, [a]);
   t.equal(await lockout.waitMs([a]), 0, 'counting starts over');
 });
 
-t.test('100 consecutive failures lock for good', async (t) => {
-  const lockout = new Lockout(ctx.handle.db, ctx.clock);
-  const key = freshKey();
-  for (let i = 0; i < 100; i++) await lockout.fail([key]);
-  ctx.clock.advance(365 * 24 * 3600_000);
-  t.ok((await lockout.waitMs([key])) > 365 * 24 * 3600_000, 'still locked a year later');
-});
-
-t.test('a user locked for good cannot log in, even with the right password', async (t) => {
+t.test('the 100th consecutive failure locks for a day with an alert, and so does each one after it', async (t) => {
   const svc = await ctx.newService();
   const person = await kit.plainUser(svc, { phone: false });
   const lockout = new Lockout(ctx.handle.db, ctx.clock);
-  for (let i = 0; i < 100; i++) await lockout.fail([userKey(person.userId)]);
-  ctx.clock.advance(30 * 24 * 3600_000);
-  t.equal((await kit.login(svc, { login: person.name, password: person.password }, freshIp())).statusCode, 429);
+  const key = lockKeys.user(svc, person.name);
+  let last;
+  for (let i = 0; i < 100; i++) {
+    last = await fail(lockout, [key]);
+    if (i < 99) ctx.clock.advance(await lockout.waitMs([key]));
+  }
+  t.match(last, { admitted: true, locksOnFailure: [{ key: key.key, hardLimit: true }] });
+  t.equal(await lockout.waitMs([key]), 24 * 3600_000, 'a day');
+  const locked = await kit.login(svc, { login: person.name, password: person.password }, freshIp());
+  t.equal(locked.statusCode, 429, 'the right password waits too');
+  ctx.clock.advance(24 * 3600_000);
+  t.equal((await lockout.admit([key])).admitted, true, 'a day later, one more try');
+  t.equal(await lockout.waitMs([key]), 24 * 3600_000, 'and its failure locks for another day');
+  ctx.clock.advance(24 * 3600_000);
+  t.equal((await kit.login(svc, { login: person.name, password: person.password }, freshIp())).statusCode, 200);
+  t.equal(await lockout.waitMs([key]), 0, 'the success ends it');
+});
+
+t.test('a wrong password that reaches the 100th failure writes a lockout.hardLimit alert event', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { phone: false });
+  const lockout = new Lockout(ctx.handle.db, ctx.clock);
+  const key = lockKeys.user(svc, person.name);
+  for (let i = 0; i < 99; i++) {
+    await fail(lockout, [key]);
+    ctx.clock.advance(await lockout.waitMs([key]));
+  }
+  t.equal((await kit.login(svc, { login: person.name, password: wrong }, freshIp())).statusCode, 401);
+  const alert = await ctx.handle.db
+    .selectFrom('audit_event')
+    .selectAll()
+    .where('service_name', '=', svc)
+    .where('type', '=', 'lockout.hardLimit')
+    .executeTakeFirst();
+  t.ok(alert, 'the alert is in the audit log');
+  t.match(alert?.data, { key: key.key });
 });

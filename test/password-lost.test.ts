@@ -150,7 +150,7 @@ t.test('no more than 5 reset codes are sent to a user in a day', async (t) => {
   t.equal(inbox.to(person.phone!).length - before, 5);
 });
 
-t.test('wrong reset codes count as failed logins', async (t) => {
+t.test('five wrong reset codes void the code, from however many addresses they come', async (t) => {
   const svc = await ctx.newService();
   const person = await kit.plainUser(svc, { confirm: true });
   await lost(svc, person.name);
@@ -158,7 +158,38 @@ t.test('wrong reset codes count as failed logins', async (t) => {
   const code = inbox.latestResetCode(person.phone!);
   const wrong = String((Number(code) + 1) % 100_000_000).padStart(8, '0');
   for (let i = 0; i < 5; i++) t.equal((await resetLogin(svc, person, wrong)).statusCode, 401);
-  t.equal((await resetLogin(svc, person, code)).statusCode, 429);
+  t.equal((await resetLogin(svc, person, code)).statusCode, 401, 'the right code no longer works');
+  await lost(svc, person.name);
+  await kit.settle();
+  t.equal((await resetLogin(svc, person, inbox.latestResetCode(person.phone!))).statusCode, 200, 'a new code does');
+});
+
+t.test('wrong reset codes from one address count on that address and on the pair', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { confirm: true });
+  const ip = freshIp();
+  for (let round = 0; round < 2; round++) {
+    await lost(svc, person.name);
+    await kit.settle();
+    const code = inbox.latestResetCode(person.phone!);
+    const wrong = String((Number(code) + 1) % 100_000_000).padStart(8, '0');
+    for (let i = 0; i < (round === 0 ? 4 : 1); i++) await kit.login(svc, { login: person.name, resetToken: wrong }, ip);
+  }
+  const res = await kit.login(svc, { login: person.name, resetToken: inbox.latestResetCode(person.phone!) }, ip);
+  t.equal(res.statusCode, 429, 'the fifth failure of the pair makes the next try from there wait');
+});
+
+t.test('a user locked out of his account can still recover it with "password lost"', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { confirm: true });
+  for (let i = 0; i < 5; i++) await kit.login(svc, { login: person.name, password: 'Wrong-password-123!' });
+  t.equal((await kit.login(svc, { login: person.name, password: person.password })).statusCode, 429, 'locked');
+  t.equal((await lost(svc, person.name)).statusCode, 202);
+  await kit.settle();
+  const reset = await resetLogin(svc, person, inbox.latestResetCode(person.phone!));
+  t.equal(reset.statusCode, 200, 'the reset code gets past the account lock');
+  t.equal(reset.json().scope, 'credentialsRenewal');
+  t.equal((await kit.login(svc, { login: person.name, password: person.password })).statusCode, 200, 'and clears it');
 });
 
 t.test('after a reset a user sets up 2FA; a token validator validates, then the new password and code log in', async (t) => {

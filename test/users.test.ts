@@ -252,25 +252,38 @@ t.test('advancedSecurity: granting tokenValidator and changing the e-mail wait f
   });
 });
 
-t.test('advancedSecurity: taking tokenValidator away is not held back', async (t) => {
+t.test('advancedSecurity: taking tokenValidator away waits for a token validator; the right stays until then', async (t) => {
   const svc = await ctx.newService();
   const first = await kit.validator(svc);
   const second = await kit.validator(svc, { approver: first });
   const res = await kit.api('POST', userUrl(svc, `/${second.userId}/changeProperties`), { tokenValidator: false });
-  t.equal(res.json().state, 'todo');
-  t.equal((await kit.api('GET', userUrl(svc, `/${second.userId}`))).json().isTokenValidator, false);
+  t.equal(res.json().state, 'waitingTodo');
+  await kit.settle();
+  t.equal((await kit.api('GET', userUrl(svc, `/${second.userId}`))).json().isTokenValidator, true, 'not yet');
+  await kit.approve(svc, first, res.json().taskId);
+  t.equal((await kit.api('GET', userUrl(svc, `/${second.userId}`))).json().isTokenValidator, false, 'once validated');
 });
 
-t.test('while his new number is unconfirmed a token validator receives no operation token', async (t) => {
+t.test('with no token validator left to reach, an armed service holds API changes for an operator', async (t) => {
   const svc = await ctx.newService();
   const other = await kit.plainUser(svc, { phone: false });
   const validator = await kit.validator(svc);
   const change = await kit.api('POST', userUrl(svc, `/${validator.userId}/changeProperties`), { phoneNumber: freshPhone() });
-  // His old, confirmed number approves the new one.
+  // His old, confirmed number approves the new one; the new one is not confirmed yet, so nobody can receive a token.
   await kit.approve(svc, validator, change.json().taskId);
-  // With no confirmed validator left, an API password change is not gated: it runs at once.
-  const res = await kit.api('POST', userUrl(svc, `/${other.userId}/changePassword`), { password: freshPassword() });
-  t.equal(res.json().state, 'todo');
+  const sent = inbox.messages.length;
+  const password = freshPassword();
+  const res = await kit.api('POST', userUrl(svc, `/${other.userId}/changePassword`), { password });
+  t.equal(res.json().state, 'waitingTodo', 'the gate fails closed');
+  await kit.settle();
+  t.equal(inbox.messages.length, sent, 'no SMS: nobody to send it to');
+  const op = await kit.operationOf(res.json().taskId);
+  t.equal(op.approval, 'operator');
+  t.equal((await kit.login(svc, { login: other.name, password })).statusCode, 401, 'the new password is not set');
+  await ctx.app.services.operations.approveByOperator(svc, op.operation_id);
+  await kit.settle();
+  t.equal((await kit.task(svc, res.json().taskId)).state, 'done', 'the operator approved it (npm run cli -- operation approve)');
+  t.equal((await kit.login(svc, { login: other.name, password })).statusCode, 200);
 });
 
 t.test('changeProperties with the same phone number sends nothing and keeps it confirmed', async (t) => {

@@ -192,7 +192,7 @@ t.test('adding an entry records one audit event with the entry, network and task
   const events = await ctx.handle.db.selectFrom('audit_event').selectAll().where('service_name', '=', svc).execute();
   t.equal(events.length, 1);
   t.equal(events[0]?.type, 'twoFAWhitelist.add');
-  t.strictSame(events[0]?.data, { whitelistId: id, network: '203.0.113.0/28', taskId });
+  t.strictSame(events[0]?.data, { whitelistId: id, network: '203.0.113.0/28', taskId, operationId: null, approval: 'bootstrap' });
 });
 
 t.test('the list hides removed entries and keeps the others', async (t) => {
@@ -229,9 +229,9 @@ const refusedIps: Array<[string, string, RegExp]> = [
   ['an IPv4 prefix longer than 32', '203.0.113.0/33', /^\[ip\] .*invalid prefix length/],
   ['an IPv6 prefix longer than 128', '2001:db8::/129', /^\[ip\] .*invalid prefix length/],
   ['the whole IPv4 internet (/0)', '0.0.0.0/0', /^\[ip\] .*too wide/],
-  ['an IPv4 network wider than the shortest prefix allowed (/7)', '10.0.0.0/7', /^\[ip\] .*too wide.*\/8/],
+  ['an IPv4 network wider than the shortest prefix allowed by default (/23)', '10.0.0.0/23', /^\[ip\] .*too wide.*\/24/],
   ['the whole IPv6 internet (::/0)', '::/0', /^\[ip\] .*too wide/],
-  ['an IPv6 network wider than the shortest prefix allowed (/3)', '2000::/3', /^\[ip\] .*too wide.*\/32/],
+  ['an IPv6 network wider than the shortest prefix allowed by default (/47)', '2001:db8::/47', /^\[ip\] .*too wide.*\/48/],
   ['an address with a zone id', 'fe80::1%eth0', /^\[ip\] .*not an IP address/],
   ['an IPv4-mapped address with a prefix shorter than /96', '::ffff:203.0.113.0/24', /^\[ip\] .*invalid prefix length/],
 ];

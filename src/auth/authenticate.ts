@@ -18,10 +18,20 @@ const header = (request: FastifyRequest, name: string): string | undefined => {
   return Array.isArray(value) ? value[0] : value;
 };
 
-/** The path below the API prefix (`/1.0` or `/v1`), without query string: what access rules see. */
+/** The path below the API prefix (`/1.0` or `/v1`), without query string. */
 export function apiPathOf(rawUrl: string): string {
   const path = rawUrl.split('?')[0] ?? '';
   return path.replace(/^\/(1\.0|v1)(?=\/)/, '');
+}
+
+/**
+ * The path the router dispatched, below the API prefix: the route's pattern with its parameters as the router read
+ * them. Access rules are matched against this, never against the raw target, so that nothing the router reads
+ * differently (a `#`, an encoded character) can make a rule see one path while the route serves another.
+ */
+export function dispatchedApiPath(routeUrl: string, params: unknown): string {
+  const values = (params ?? {}) as Record<string, unknown>;
+  return apiPathOf(routeUrl.replace(/:([A-Za-z0-9_]+)/g, (_, name: string) => String(values[name] ?? '')));
 }
 
 /**
@@ -48,9 +58,9 @@ export function ovhAuthenticator(auth: AuthService): Authenticate {
       protocol: request.protocol,
       host: header(request, 'host'),
       rawUrl,
-      apiPath: apiPathOf(rawUrl),
+      apiPath: dispatchedApiPath(request.routeOptions.url ?? '', request.params),
       body: request.rawBody ?? '',
-      ip: request.ip,
+      ip: request.clientIp,
     });
   };
 }

@@ -218,3 +218,43 @@ export async function findOauthToken(db: Executor, tokenHash: Buffer) {
 export async function deleteExpiredOauthTokens(db: Executor, now: Date) {
   await db.deleteFrom('oauth_token').where('expires_at', '<', now).execute();
 }
+
+export async function deleteOauthToken(db: Executor, tokenHash: Buffer) {
+  await db.deleteFrom('oauth_token').where('token_hash', '=', tokenHash).execute();
+}
+
+/** Revokes a client once; its tokens go with it. Returns whether this call revoked it. */
+export async function revokeOauthClient(db: Kysely<Database>, clientId: string, now: Date): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const result = await trx
+      .updateTable('oauth_client')
+      .set({ revoked_at: now })
+      .where('client_id', '=', clientId)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    await trx.deleteFrom('oauth_token').where('client_id', '=', clientId).execute();
+    return Number(result.numUpdatedRows) === 1;
+  });
+}
+
+export async function revokeApplication(db: Executor, applicationId: number, now: Date): Promise<boolean> {
+  const result = await db
+    .updateTable('application')
+    .set({ revoked_at: now })
+    .where('application_id', '=', applicationId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
+
+/** Pending consumer keys of one application: each costs a row until it is validated or purged. */
+export async function countPendingCredentials(db: Executor, applicationId: number, now: Date): Promise<number> {
+  const row = await db
+    .selectFrom('credential')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('application_id', '=', applicationId)
+    .where('state', '=', 'pendingValidation')
+    .where('validation_expires_at', '>', now)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

@@ -106,11 +106,17 @@ export default async function authRoutes(app: App, options: { publicUrl: string 
   });
 
   app.post('/auth/logout', {
-    schema: { tags, summary: 'Expire the current credential', response: { 200: Type.Null(), 400: AuthError, 403: AuthError } },
+    schema: {
+      tags,
+      summary: 'Expire the current credential',
+      description: 'A signed call expires its consumer key; a call with a bearer token revokes that token.',
+      response: { 200: Type.Null(), 400: AuthError, 403: AuthError },
+    },
     handler: async (request) => {
-      const id = request.principal.credentialId;
-      if (!id) throw badRequest('This call needs a signed request (a consumer key), not a bearer token');
-      await app.services.auth.logout(id);
+      const { credentialId, bearerTokenHash } = request.principal;
+      if (credentialId) await app.services.auth.logout(credentialId);
+      else if (bearerTokenHash) await app.services.auth.revokeBearer(bearerTokenHash);
+      else throw badRequest('This call needs a consumer key or a bearer token to expire');
       return null;
     },
   });

@@ -1,19 +1,24 @@
+import { contexts } from '../security/contexts.js';
 import ipaddr from 'ipaddr.js';
 import type { Kysely } from 'kysely';
 import { toOvhDate, type Clock } from '../clock.js';
 import type { AccessRule, CredentialState, Database } from '../db/types.js';
-import { badRequest, invalidField, notFound } from '../http/errors.js';
+import { ApiError, badRequest, invalidField, notFound } from '../http/errors.js';
 import type { Principal } from '../http/types.js';
 import { hashPassword, verifyPassword } from '../security/passwords.js';
 import { SecretBox } from '../security/secret-box.js';
 import { constantTimeEqual, randomAlphanumeric, sha256 } from '../security/tokens.js';
-import { isGranted } from './access-rules.js';
+import { MAX_RULE_STARS, isGranted } from './access-rules.js';
 import { authErrors } from './errors.js';
+import { attemptKeys, lockKeys, Lockout } from '../security/lockout.js';
+import { recordAudit } from '../modules/audit/repository.js';
 import * as repo from './repository.js';
 import { candidateUrls, ovhSignature, signatureMatches } from './signature.js';
 
 export const VALIDITIES = { '1h': 3600, '1d': 86_400, '30d': 2_592_000, unlimited: null } as const;
 export type Validity = keyof typeof VALIDITIES;
+/** Most consumer keys one application may have waiting for validation: a request needs only the public key. */
+export const MAX_PENDING_CREDENTIALS = 1000;
 
 export interface AuthSettings {
   timeWindowSeconds: number;
@@ -38,8 +43,6 @@ export interface SignedCall {
   ip: string;
 }
 
-/** Associated data of an application secret: the sealed text only opens for its own application. */
-export const secretAad = (applicationKey: string) => `application:${applicationKey}`;
 /** `last_use` is written at most this often per credential, so a signed call costs no write. */
 const LAST_USE_RESOLUTION_MS = 60_000;
 
@@ -49,6 +52,7 @@ export class AuthService {
     private readonly box: SecretBox,
     private readonly clock: Clock,
     private readonly settings: AuthSettings,
+    private readonly lockout: Lockout = new Lockout(db, clock),
   ) {}
 
   // ---- accounts ------------------------------------------------------------------------------------------------
@@ -77,7 +81,7 @@ export class AuthService {
     await repo.insertApplication(this.db, {
       accountId: account.account_id,
       applicationKey,
-      secretCiphertext: this.box.seal(applicationSecret, secretAad(applicationKey)),
+      secretCiphertext: this.box.seal(applicationSecret, contexts.applicationSecret(applicationKey)),
       name,
     });
     return { applicationKey, applicationSecret };
@@ -91,13 +95,19 @@ export class AuthService {
     const app = applicationKey ? await repo.findApplicationByKey(this.db, applicationKey) : undefined;
     if (!app || app.revoked_at) throw authErrors.invalidKey();
     if (input.accessRules.length === 0) throw invalidField('accessRules', 'must hold at least one rule');
-    const redirection = input.redirection ?? null;
-    if (redirection !== null && !/^https?:\/\/[^\s]+$/.test(redirection)) {
-      throw invalidField('redirection', 'must be an http or https URL');
-    }
+    const starry = input.accessRules.find((rule) => rule.path.split('*').length - 1 > MAX_RULE_STARS);
+    if (starry) throw invalidField('accessRules', `${starry.path} holds more than ${MAX_RULE_STARS} *`);
+    const redirection = input.redirection == null ? null : redirectionUrl(input.redirection);
     const allowedIps = input.allowedIPs ?? null;
     for (const block of allowedIps ?? []) {
       if (!isIpBlock(block)) throw invalidField('allowedIPs', `${block} is not an IP address or network`);
+    }
+    if ((await repo.countPendingCredentials(this.db, app.application_id, this.clock.now())) >= MAX_PENDING_CREDENTIALS) {
+      throw new ApiError(
+        429,
+        'Client::TooManyRequests',
+        `This application already has ${MAX_PENDING_CREDENTIALS} consumer keys waiting for validation`,
+      );
     }
     const consumerKey = randomAlphanumeric(32);
     const validationToken = randomAlphanumeric(32);
@@ -125,23 +135,62 @@ export class AuthService {
     return cred;
   }
 
-  /** The account holder's decision on the validation page. */
+  /**
+   * The account holder's decision on the validation page. The account password is guessed here as on any login: the
+   * attempt is counted per account, per (account, client network) and per client network in the database every
+   * instance shares, and every decision and failure is audited.
+   */
   async decideValidation(input: {
     validationToken: string;
     login: string;
     password: string;
     validity: Validity;
     decision: 'validated' | 'refused';
-  }): Promise<{ ok: true; redirection: string | null } | { ok: false; reason: 'credentials' | 'expired' }> {
+    ip: string;
+  }): Promise<
+    | { ok: true; redirection: string | null }
+    | { ok: false; reason: 'credentials' | 'expired' }
+    | { ok: false; reason: 'locked'; waitMs: number }
+  > {
+    const audit = (type: string, accountLogin: string | null, data: Record<string, unknown>) =>
+      this.db
+        .transaction()
+        .execute((trx) =>
+          recordAudit(trx, { serviceName: null, type, actor: accountLogin?.slice(0, 128) ?? null, ip: input.ip, data }),
+        );
+    const keys = attemptKeys(lockKeys.account(input.login), input.ip);
+    const admission = await this.lockout.admit(keys);
+    if (!admission.admitted) {
+      await audit('credential.validation.locked', input.login, { waitMs: admission.waitMs });
+      return { ok: false, reason: 'locked', waitMs: admission.waitMs };
+    }
     const cred = await this.pendingValidation(input.validationToken);
     const account = await this.checkAccountPassword(input.login, input.password);
-    if (!account) return { ok: false, reason: 'credentials' };
-    if (!cred) return { ok: false, reason: 'expired' };
+    if (!account) {
+      await audit('credential.validation.failed', input.login, { reason: 'password', credentialId: cred?.credential_id ?? null });
+      for (const lock of admission.locksOnFailure) {
+        await audit(lock.hardLimit ? 'lockout.hardLimit' : 'lockout.started', input.login, {
+          key: lock.key,
+          until: toOvhDate(lock.until),
+        });
+      }
+      return { ok: false, reason: 'credentials' };
+    }
+    await this.lockout.succeed(keys, admission);
+    if (!cred) {
+      await audit('credential.validation.failed', account.login, { reason: 'expired' });
+      return { ok: false, reason: 'expired' };
+    }
     const decided = await repo.decideCredential(this.db, cred.credential_id, {
       state: input.decision,
       accountId: account.accountId,
       now: this.clock.now(),
       expiresAt: this.expiryOf(input.validity),
+    });
+    await audit(decided ? `credential.${input.decision}` : 'credential.validation.failed', account.login, {
+      credentialId: cred.credential_id,
+      applicationId: cred.application_id,
+      ...(decided ? { validity: input.validity, rules: cred.rules } : { reason: 'expired' }),
     });
     return decided ? { ok: true, redirection: cred.redirection } : { ok: false, reason: 'expired' };
   }
@@ -229,7 +278,7 @@ export class AuthService {
       throw authErrors.invalidCredential();
     }
     if (!call.signature || !call.timestamp || !/^\d{1,12}$/.test(call.timestamp)) throw authErrors.invalidSignature();
-    const secret = this.box.open(ctx.secret_ciphertext, secretAad(ctx.application_key));
+    const secret = this.box.open(ctx.secret_ciphertext, contexts.applicationSecret(ctx.application_key));
     const expected = candidateUrls({ ...call, publicUrl: this.settings.publicUrl }).map((url) =>
       ovhSignature({
         applicationSecret: secret,
@@ -281,10 +330,49 @@ export class AuthService {
   }
 
   async verifyBearer(token: string): Promise<Principal> {
-    const row = await repo.findOauthToken(this.db, sha256(token));
+    const tokenHash = sha256(token);
+    const row = await repo.findOauthToken(this.db, tokenHash);
     if (!row || row.revoked_at || row.expires_at <= this.clock.now()) throw authErrors.invalidToken();
-    return { accountId: row.account_id, login: row.login, credentialId: null };
+    return { accountId: row.account_id, login: row.login, credentialId: null, bearerTokenHash: tokenHash };
   }
+
+  /** `POST /auth/logout` with a bearer token: the token stops working at once. */
+  async revokeBearer(tokenHash: Buffer): Promise<void> {
+    await repo.deleteOauthToken(this.db, tokenHash);
+  }
+
+  /** Operator command: the client gets no new token, and its live tokens stop working. */
+  async revokeOauthClient(clientId: string): Promise<{ clientId: string; revoked: boolean }> {
+    const client = await repo.findOauthClient(this.db, clientId);
+    if (!client) throw notFound(`OAuth2 client ${clientId} does not exist`);
+    const revoked = await repo.revokeOauthClient(this.db, clientId, this.clock.now());
+    return { clientId, revoked };
+  }
+
+  /** Operator command: the application's signed calls and consumer-key requests are refused from now on. */
+  async revokeApplication(applicationKey: string): Promise<{ applicationKey: string; revoked: boolean }> {
+    const app = await repo.findApplicationByKey(this.db, applicationKey);
+    if (!app) throw notFound(`Application ${applicationKey} does not exist`);
+    const revoked = await repo.revokeApplication(this.db, app.application_id, this.clock.now());
+    return { applicationKey, revoked };
+  }
+}
+
+/**
+ * A redirection is sent back in a `Location` header, which takes printable ASCII only: anything else made the reply
+ * fail outside the app's error handler once the key was already validated. Refused here, when it is asked for.
+ */
+function redirectionUrl(text: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || !/^[\x21-\x7e]+$/.test(text)) {
+    throw invalidField('redirection', 'must be an http or https URL written in ASCII (percent-encode anything else)');
+  }
+  return text;
 }
 
 function isIpBlock(text: string): boolean {

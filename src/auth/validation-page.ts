@@ -89,13 +89,24 @@ ${error ? `<p class="err" role="alert">${escapeHtml(error)}</p>` : ''}
         password,
         validity,
         decision,
+        ip: request.clientIp,
       });
       if (!result.ok) {
+        if (result.reason === 'locked') {
+          reply.header('Retry-After', String(Math.ceil(result.waitMs / 1000)));
+          return page(
+            reply,
+            429,
+            'Too many failed attempts',
+            `<p>Too many wrong passwords: try again in ${Math.ceil(result.waitMs / 1000)} seconds.</p>`,
+          );
+        }
         return result.reason === 'credentials'
           ? form(reply, credentialToken, 'Wrong login or password.')
           : page(reply, 404, 'Unknown or expired request', '<p>This validation link is unknown, already used, or expired.</p>');
       }
-      if (decision === 'validated' && result.redirection) return reply.redirect(result.redirection, 303);
+      // URL.href percent-encodes what a Location header cannot carry (a redirection stored before it was checked).
+      if (decision === 'validated' && result.redirection) return reply.redirect(new URL(result.redirection).href, 303);
       return decision === 'validated'
         ? page(
             reply,

@@ -74,6 +74,7 @@ export interface ServiceTable {
   user_session_timeout: Generated<number>;
   two_fa_state: Generated<'disabled' | 'enabled'>;
   created_at: Generated<Date>;
+  approval_armed_at: NullableTimestamp;
 }
 
 export type WhitelistState = 'enabled' | 'enabling' | 'error' | 'migrating' | 'removed' | 'removing';
@@ -231,6 +232,7 @@ export interface OperationTable {
   sends: Generated<number>;
   last_sent_at: NullableTimestamp;
   created_at: Generated<Date>;
+  approval: Generated<'sms' | 'operator'>;
 }
 
 export interface OutboxTable {
@@ -255,6 +257,7 @@ export interface AuthFailureTable {
   failures: number;
   last_failure_at: Timestamp;
   locked_until: NullableTimestamp;
+  refused: Generated<number>;
 }
 
 export interface PasswordResetTable {
@@ -264,6 +267,7 @@ export interface PasswordResetTable {
   created_at: Generated<Date>;
   expires_at: Timestamp;
   used_at: NullableTimestamp;
+  failed_attempts: Generated<number>;
 }
 
 export interface PasswordPolicyTable {

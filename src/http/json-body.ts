@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import sjson from 'secure-json-parse';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -12,15 +13,21 @@ declare module 'fastify' {
  * `Content-Type: application/json` with no body on POSTs such as `enable`).
  */
 export function registerJsonBody(app: FastifyInstance): void {
-  app.removeContentTypeParser('application/json');
+  // Fastify's text/plain parser reads a body without keeping its bytes: a signature would then cover an empty body.
+  // Nothing here takes text, so only JSON and forms are parsed; anything else is a 415.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = body as string;
     request.rawBody = text;
     if (text.trim() === '') return done(null, undefined);
     try {
-      done(null, JSON.parse(text));
-    } catch {
-      const error = new Error('Body is not valid JSON') as Error & { statusCode: number; code: string };
+      // As Fastify's own parser does: `__proto__` and `constructor.prototype` keys are refused, never merged.
+      done(null, sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
+    } catch (err) {
+      const forbidden = (err as Error).message.includes('forbidden');
+      const error = new Error(
+        forbidden ? 'Body holds a forbidden key (__proto__ or constructor.prototype)' : 'Body is not valid JSON',
+      ) as Error & { statusCode: number; code: string };
       error.statusCode = 400;
       error.code = 'FST_ERR_CTP_INVALID_JSON';
       done(error, undefined);

@@ -22,6 +22,8 @@ export interface Principal {
   login: string | null;
   /** The consumer key's credential when the call was signed; null for a bearer token or an operator. */
   credentialId?: number | null;
+  /** The SHA-256 of the bearer token when the call carried one (`POST /auth/logout` revokes it). */
+  bearerTokenHash?: Buffer;
   /** A route open without authentication (`/auth/time`): no account at all. */
   anonymous?: boolean;
 }
@@ -29,5 +31,7 @@ export interface Principal {
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal;
+    /** The client's address in one canonical spelling (see security/addresses.ts), set before any route runs. */
+    clientIp: string;
   }
 }

@@ -1,10 +1,10 @@
+import { contexts } from '../security/contexts.js';
 import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/types.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { Sender } from './senders.js';
 
-export const bodyAad = (recipient: string, operationId: number | null) => `outbox:${recipient}:${operationId ?? ''}`;
 const MAX_ATTEMPTS = 8;
 
 export interface NewMessage {
@@ -23,7 +23,7 @@ export async function enqueueMessage(trx: Transaction<Database>, box: SecretBox,
       service_name: message.serviceName,
       channel: message.channel,
       recipient: message.recipient,
-      body_ciphertext: box.seal(message.body, bodyAad(message.recipient, message.operationId)),
+      body_ciphertext: box.seal(message.body, contexts.outboxBody(message.recipient, message.operationId)),
       operation_id: message.operationId,
       next_attempt_at: now,
       created_at: now,
@@ -87,7 +87,7 @@ export class OutboxDrainer {
       });
       try {
         if (!row.body_ciphertext) throw new Error('message has no body');
-        const body = this.box.open(row.body_ciphertext, bodyAad(row.recipient, row.operation_id));
+        const body = this.box.open(row.body_ciphertext, contexts.outboxBody(row.recipient, row.operation_id));
         await this.sender.send({ channel: row.channel, to: row.recipient, body, operationId: row.operation_id });
         await this.db
           .updateTable('outbox')

@@ -1,12 +1,12 @@
-import type { Config } from '../config.js';
+import { smsProviderOf, type Config } from '../config.js';
 import { consoleSender, ovhSmsSender, webhookSender, type Sender } from './senders.js';
 
 /**
- * The sender SMS_PROVIDER names. Unset, it is `log` on the embedded database (development) and an error with
- * DATABASE_URL, where tokens printed on a console would be a leak: production says where messages go.
+ * The sender SMS_PROVIDER names. Unset, it is `log` on a developer's embedded database; with DATABASE_URL or
+ * NODE_ENV=production the configuration must say where messages go (loadConfig refuses it otherwise).
  */
 export function senderFor(config: Config): Sender {
-  const provider = config.SMS_PROVIDER ?? (config.DATABASE_URL ? undefined : 'log');
+  const provider = smsProviderOf(config);
   switch (provider) {
     case 'log':
       return consoleSender();
@@ -22,6 +22,8 @@ export function senderFor(config: Config): Sender {
         sender: config.OVH_SMS_SENDER,
       });
     default:
-      throw new Error('SMS_PROVIDER must be set with DATABASE_URL: log, webhook or ovh (see the README)');
+      throw new Error(
+        'Invalid configuration:\n  SMS_PROVIDER must be set with DATABASE_URL or NODE_ENV=production: webhook or ovh (log for development)',
+      );
   }
 }

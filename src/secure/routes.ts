@@ -60,7 +60,7 @@ export default async function secureRoutes(app: App) {
       ),
       response: { 200: Session, ...errors },
     },
-    handler: (request) => app.services.secure.login(request.params.serviceName, request.body, request.ip),
+    handler: (request) => app.services.secure.login(request.params.serviceName, request.body, request.clientIp),
   });
 
   app.delete('/secure/:serviceName/session', {
@@ -114,7 +114,7 @@ export default async function secureRoutes(app: App) {
         request.params.serviceName,
         request.session,
         request.body,
-        request.ip,
+        request.clientIp,
       );
       return reply.code(202).send(result);
     },
@@ -167,7 +167,7 @@ export default async function secureRoutes(app: App) {
         request.session,
         request.params.operationId,
         request.body.token,
-        request.ip,
+        request.clientIp,
       ),
   });
 
@@ -196,7 +196,7 @@ export default async function secureRoutes(app: App) {
       response: { 202: Type.Null(), ...errors },
     },
     handler: async (request, reply) => {
-      await app.services.secure.passwordLost(request.params.serviceName, request.body.login, request.ip);
+      await app.services.secure.passwordLost(request.params.serviceName, request.body.login, request.clientIp);
       return reply.code(202).send(null);
     },
   });

@@ -1,5 +1,5 @@
+import { contexts } from '../security/contexts.js';
 import { randomInt } from 'node:crypto';
-import ipaddr from 'ipaddr.js';
 import { sql, type Kysely } from 'kysely';
 import { toOvhDate, type Clock } from '../clock.js';
 import type { Database, OperationRow, SessionScope, UserRow } from '../db/types.js';
@@ -8,12 +8,13 @@ import { recordAudit } from '../modules/audit/repository.js';
 import type { OperationService } from '../modules/operations/service.js';
 import type { AllowedNetworkService } from '../modules/allowed-network/service.js';
 import { findUserByName } from '../modules/users/repository.js';
+import { isActiveUser } from '../modules/users/dto.js';
 import { checkNewPassword } from '../modules/users/password-policy.js';
 import { USER_TASKS, type UsersService } from '../modules/users/service.js';
-import { totpAad } from '../modules/users/tasks.js';
 import * as sessions from '../modules/users/sessions-repository.js';
 import { enqueueMessage } from '../notify/outbox.js';
-import { ipKey, userKey, type Lockout } from '../security/lockout.js';
+import { attemptKeys, lockKeys, type Lockout } from '../security/lockout.js';
+import { canonicalIp } from '../security/addresses.js';
 import { hashPassword, verifyPassword } from '../security/passwords.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { randomAlphanumeric, sha256 } from '../security/tokens.js';
@@ -23,9 +24,8 @@ import { matchTotp, newTotpSecret, otpauthUri, qrCodeDataUri } from '../security
 const SESSION_MAX_MS = 12 * 60 * 60_000;
 const ENROLLMENT_TTL_MS = 10 * 60_000;
 const RESET_TTL_MS = 15 * 60_000;
-
-/** An offered TOTP secret is bound to its enrollment. */
-export const enrollmentAad = (enrollmentId: string) => `enrollment:${enrollmentId}`;
+/** Wrong tries that void a reset code. */
+const RESET_MAX_FAILURES = 5;
 
 export interface SessionUser {
   sessionId: number;
@@ -63,16 +63,16 @@ export class SecureService {
   }
 
   /**
-   * A login, checked in order: lockout, the access policy (allowed networks when `filtered`), password (or a password-reset token), then the TOTP code unless the client IP
-   * is in an enabled twoFAWhitelist entry (that skips the code only, and is audited). A user without 2FA on a service
-   * where 2FA is on gets only the `credentialsRenewal` scope.
+   * A login, checked in order: the access policy (allowed networks when `filtered`), the lockout, the password (or a
+   * password-reset token), then the TOTP code unless the client IP is in an enabled twoFAWhitelist entry (that skips
+   * the code only, and is audited). A user without 2FA on a service where 2FA is on gets only the `credentialsRenewal`
+   * scope.
    */
   async login(serviceName: string, input: LoginInput, rawIp: string) {
-    const ip = canonicalIp(rawIp);
+    const ip = canonicalIp(rawIp) ?? rawIp;
     const service = await this.service(serviceName);
     const name = input.login.replace(new RegExp(`@${escapeRegExp(serviceName)}$`), '');
     const user = await findUserByName(this.db, serviceName, name);
-    const keys = [ipKey(ip), ...(user ? [userKey(user.user_id)] : [])];
     const audit = (type: string, data: Record<string, unknown>) =>
       this.db
         .transaction()
@@ -84,12 +84,25 @@ export class SecureService {
       await audit('login.refused', { reason: 'accessPolicy' });
       throw new ApiError(403, 'Client::Forbidden', 'Your IP address is not allowed to access this service');
     }
-    const wait = await this.lockout.waitMs(keys);
-    if (wait > 0) {
-      await audit('login.locked', { waitMs: wait });
-      throw tooMany(wait);
+    const account = lockKeys.user(serviceName, name);
+    // A reset code proves the user holds his phone or mailbox: it gets past the account's lock (a locked-out user can
+    // still recover), while the pair and network keys, and the code's own 5 tries, bound the guessing.
+    const keys = input.resetToken !== undefined ? [lockKeys.pair(account, ip), lockKeys.network(ip)] : attemptKeys(account, ip);
+    const admission = await this.lockout.admit(keys);
+    if (!admission.admitted) {
+      await audit('login.locked', { waitMs: admission.waitMs });
+      throw tooMany(admission.waitMs);
     }
-    const usable = user && user.state === 'delivered' && user.activation_state === 'enabled';
+    const failed = async (reason: string) => {
+      await audit('login.failed', { reason });
+      for (const lock of admission.locksOnFailure) {
+        await audit(lock.hardLimit ? 'lockout.hardLimit' : 'lockout.started', {
+          key: lock.key,
+          until: toOvhDate(lock.until),
+        });
+      }
+    };
+    const usable = user && isActiveUser(user);
     let resetUsed = false;
     let ok: boolean;
     if (input.resetToken !== undefined) {
@@ -99,8 +112,7 @@ export class SecureService {
       ok = (await verifyPassword(usable ? user!.password_hash : undefined, input.password ?? '')) && Boolean(usable);
     }
     if (!ok) {
-      await this.lockout.fail(keys);
-      await audit('login.failed', { reason: resetUsed || input.resetToken !== undefined ? 'resetToken' : 'password' });
+      await failed(input.resetToken !== undefined ? 'resetToken' : 'password');
       throw unauthorized();
     }
     const u = user!;
@@ -111,10 +123,12 @@ export class SecureService {
     } else if (u.totp_secret_ciphertext) {
       bypass = await this.whitelisted(serviceName, ip);
       if (!bypass) {
-        if (!input.token) throw unauthorized('A 2FA code is required');
+        if (!input.token) {
+          await failed('totpMissing');
+          throw unauthorized('A 2FA code is required');
+        }
         if (!(await this.acceptTotp(u, input.token))) {
-          await this.lockout.fail(keys);
-          await audit('login.failed', { reason: 'totp' });
+          await failed('totp');
           throw unauthorized('Invalid 2FA code');
         }
       }
@@ -122,7 +136,8 @@ export class SecureService {
       // "They will need to renew their password and then set up 2FA for their logins to be able to connect."
       scope = 'credentialsRenewal';
     }
-    await this.lockout.succeed(keys);
+    // A reset login clears the account's key too: the user proved he holds his phone or mailbox.
+    await this.lockout.succeed(resetUsed ? [account, ...keys] : keys, admission);
     const token = randomAlphanumeric(48);
     const now = this.clock.now();
     const expiresAt = this.expiry(now, now, service.user_session_timeout);
@@ -175,7 +190,7 @@ export class SecureService {
 
   /** The code matches the user's secret (current step ±1) and its step was never used: the insert decides, atomically. */
   private async acceptTotp(user: UserRow, code: string): Promise<boolean> {
-    const secret = this.box.open(user.totp_secret_ciphertext!, totpAad(user.user_id));
+    const secret = this.box.open(user.totp_secret_ciphertext!, contexts.totpSecret(user.user_id));
     const step = await matchTotp(secret, code, this.clock.now());
     if (step === undefined) return false;
     const inserted = await this.db
@@ -191,14 +206,7 @@ export class SecureService {
   async authenticate(serviceName: string, token: string): Promise<SessionUser> {
     const row = await sessions.findSession(this.db, sha256(token));
     const now = this.clock.now();
-    if (
-      !row ||
-      row.session_service !== serviceName ||
-      row.ended_at ||
-      row.expires_at <= now ||
-      row.deleted_at ||
-      row.activation_state !== 'enabled'
-    ) {
+    if (!row || row.session_service !== serviceName || row.ended_at || row.expires_at <= now || !isActiveUser(row)) {
       throw unauthorized('Session expired or unknown: log in again');
     }
     const {
@@ -238,7 +246,7 @@ export class SecureService {
           enrollment_id: enrollmentId,
           service_name: serviceName,
           user_id: session.user.user_id,
-          secret_ciphertext: this.box.seal(secret, enrollmentAad(enrollmentId)),
+          secret_ciphertext: this.box.seal(secret, contexts.enrollmentSecret(enrollmentId)),
           created_at: now,
           expires_at: expiresAt,
           used_at: null,
@@ -273,10 +281,13 @@ export class SecureService {
       if (!enrollment || enrollment.user_id !== user.user_id || enrollment.used_at || enrollment.expires_at <= this.clock.now()) {
         throw invalidField('enrollmentId', 'is unknown, used or expired: start the enrollment again');
       }
-      totpSecret = this.box.open(enrollment.secret_ciphertext, enrollmentAad(enrollment.enrollment_id));
+      totpSecret = this.box.open(enrollment.secret_ciphertext, contexts.enrollmentSecret(enrollment.enrollment_id));
       step = input.code ? await matchTotp(totpSecret, input.code, this.clock.now()) : undefined;
       if (step === undefined) {
-        await this.lockout.fail([userKey(user.user_id)]);
+        // A wrong enrollment code counts like a wrong login code: on the user, the pair and the network.
+        const keys = attemptKeys(lockKeys.user(serviceName, user.name), ip);
+        const admission = await this.lockout.admit(keys);
+        if (!admission.admitted) throw tooMany(admission.waitMs);
         throw invalidField('code', 'does not match the new secret: check the time on your phone and type the current code');
       }
     } else if (service.two_fa_state === 'enabled' && !user.totp_secret_ciphertext) {
@@ -378,15 +389,6 @@ export class SecureService {
       token,
       { user: session.user, actor: session.user.name },
       ip,
-      async (trx, pending) => {
-        if (pending.task_id === null) return;
-        await trx
-          .updateTable('task')
-          .set({ state: 'todo', last_modification_date: this.clock.now(), description: `Validated by ${session.user.name}` })
-          .where('task_id', '=', pending.task_id)
-          .where('state', '=', 'waitingTodo')
-          .execute();
-      },
     );
     return { operationId: op.operation_id, state: 'validated' as const, taskId: op.task_id };
   }
@@ -407,13 +409,14 @@ export class SecureService {
 
   /** "Password lost": a reset token by SMS (a confirmed number) or e-mail. The answer never tells whether the login exists. */
   async passwordLost(serviceName: string, login: string, rawIp: string): Promise<void> {
-    const ip = canonicalIp(rawIp);
+    const ip = canonicalIp(rawIp) ?? rawIp;
     await this.service(serviceName);
     const user = await findUserByName(this.db, serviceName, login.replace(new RegExp(`@${escapeRegExp(serviceName)}$`), ''));
-    const wait = await this.lockout.waitMs([ipKey(ip), ...(user ? [userKey(user.user_id)] : [])]);
+    // Only the client's network lock applies: a user locked out of his account must still be able to recover it.
+    const wait = await this.lockout.waitMs([lockKeys.network(ip)]);
     if (wait > 0) throw tooMany(wait);
     const channel = user?.phone_number && user.phone_confirmed ? 'sms' : user?.email ? 'email' : undefined;
-    if (!user || !channel || user.activation_state !== 'enabled') return;
+    if (!user || !channel || !isActiveUser(user)) return;
     const token = String(randomInt(0, 100_000_000)).padStart(8, '0');
     const now = this.clock.now();
     await this.db.transaction().execute(async (trx) => {
@@ -435,7 +438,7 @@ export class SecureService {
       await trx
         .insertInto('password_reset')
         .values({
-          token_hash: this.box.mac(`reset:${user.user_id}:${token}`),
+          token_hash: this.box.mac(contexts.resetCode(user.user_id, token)),
           service_name: serviceName,
           user_id: user.user_id,
           created_at: now,
@@ -467,30 +470,35 @@ export class SecureService {
     });
   }
 
+  /**
+   * Uses the user's live reset code if `token` is it. The code is checked against every key of the secret box, so a
+   * key rotation does not void codes already sent; a fifth wrong try voids it.
+   */
   private async consumeResetToken(user: UserRow, token: string): Promise<boolean> {
-    if (!/^\d{8}$/.test(token)) return false;
     const now = this.clock.now();
-    const result = await this.db
-      .updateTable('password_reset')
-      .set({ used_at: now })
-      .where('token_hash', '=', this.box.mac(`reset:${user.user_id}:${token}`))
-      .where('user_id', '=', user.user_id)
-      .where('used_at', 'is', null)
-      .where('expires_at', '>', now)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
-  }
-}
-
-/**
- * One spelling per client: an IPv4 client of a dual-stack listener shows as `::ffff:a.b.c.d`, and must match its IPv4
- * whitelist entry and share its lockout counter.
- */
-function canonicalIp(ip: string): string {
-  try {
-    return ipaddr.process(ip).toString();
-  } catch {
-    return ip;
+    return this.db.transaction().execute(async (trx) => {
+      const live = await trx
+        .selectFrom('password_reset')
+        .select(['token_hash', 'failed_attempts', 'expires_at'])
+        .where('user_id', '=', user.user_id)
+        .where('used_at', 'is', null)
+        .where('expires_at', '>', now)
+        .orderBy('created_at', 'desc')
+        .forUpdate()
+        .executeTakeFirst();
+      if (!live) return false;
+      const ok = /^\d{8}$/.test(token) && this.box.macMatches(contexts.resetCode(user.user_id, token), live.token_hash);
+      const failures = live.failed_attempts + (ok ? 0 : 1);
+      await trx
+        .updateTable('password_reset')
+        .set({
+          ...(ok ? { used_at: now } : { failed_attempts: failures }),
+          ...(failures >= RESET_MAX_FAILURES ? { expires_at: now } : {}),
+        })
+        .where('token_hash', '=', live.token_hash)
+        .execute();
+      return ok;
+    });
   }
 }
 

@@ -1,81 +1,210 @@
 import { sql, type Kysely } from 'kysely';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/types.js';
+import { clientNetworkKey } from './addresses.js';
 
-export interface LockoutPolicy {
-  /** Failures allowed before logins have to wait. */
+/** How one kind of key counts failures. */
+export interface LockPolicy {
+  /** Failures allowed before attempts have to wait. */
   freeFailures: number;
   baseDelayMs: number;
   maxDelayMs: number;
-  /** Consecutive failures after which the key stays locked until a success elsewhere clears it (NIST: ≤ 100). */
+  /**
+   * Consecutive failures after which every further one locks for `hardLockMs` and is reported as an alert (NIST
+   * SP 800-63B §5.2.2: no more than 100 consecutive failed attempts on one account). `Infinity` for none.
+   */
   hardLimit: number;
+  hardLockMs: number;
+  /** A key quiet for this long starts counting again from zero; `Infinity`: only a success or an operator clears it. */
+  forgetAfterMs: number;
 }
 
-export const DEFAULT_LOCKOUT: LockoutPolicy = { freeFailures: 5, baseDelayMs: 30_000, maxDelayMs: 60 * 60_000, hardLimit: 100 };
-
-/** Never: a key at the hard limit waits for an operator or a password reset. */
-const FOREVER = new Date('9999-12-31T00:00:00Z');
+const HOUR = 3600_000;
 
 /**
- * Failed logins, TOTP codes and reset tokens, counted per key (`user:<id>`, `ip:<address>`) in Postgres so that every
- * instance sees the same counts. Past `freeFailures`, each failure doubles the wait (30 s, 1 min, … 1 h at most);
- * at `hardLimit` consecutive failures the key stays locked.
+ * Per account (a user's login, or an API account on the consumer-key page): 5 free failures, then 30 s doubling up to
+ * an hour; the 100th consecutive failure locks for a day, and so does every one after it until a success.
+ */
+export const ACCOUNT_POLICY: LockPolicy = {
+  freeFailures: 5,
+  baseDelayMs: 30_000,
+  maxDelayMs: HOUR,
+  hardLimit: 100,
+  hardLockMs: 24 * HOUR,
+  forgetAfterMs: Infinity,
+};
+/** Per (account, client network): the same, forgotten after a quiet day. It outlives a success elsewhere. */
+export const PAIR_POLICY: LockPolicy = { ...ACCOUNT_POLICY, hardLimit: Infinity, forgetAfterMs: 24 * HOUR };
+/**
+ * Per client network (IPv4 address or IPv6 /64): more free failures, since a whole office may share one address, and
+ * never cleared by a success: one login of an attacker's own account must not buy him more guesses at others.
+ */
+export const NETWORK_POLICY: LockPolicy = { ...PAIR_POLICY, freeFailures: 20 };
+
+export interface LockKey {
+  key: string;
+  kind: 'account' | 'pair' | 'network';
+  policy: LockPolicy;
+}
+
+/** The keys of one attempt. The login is named, not looked up: an unknown login is counted exactly like a known one. */
+export const lockKeys = {
+  /** A user of a service, by login name. */
+  user: (serviceName: string, name: string): LockKey => ({
+    key: `user:${serviceName}:${name.toLowerCase()}`,
+    kind: 'account',
+    policy: ACCOUNT_POLICY,
+  }),
+  /** An API account (the consumer-key validation page). */
+  account: (login: string): LockKey => ({ key: `account:${login.toLowerCase()}`, kind: 'account', policy: ACCOUNT_POLICY }),
+  pair: (account: LockKey, ip: string): LockKey => ({
+    key: `${account.key}@${clientNetworkKey(ip)}`,
+    kind: 'pair',
+    policy: PAIR_POLICY,
+  }),
+  network: (ip: string): LockKey => ({ key: `ip:${clientNetworkKey(ip)}`, kind: 'network', policy: NETWORK_POLICY }),
+};
+
+/** The keys an attempt by `account` from `ip` counts on: the account, the pair, the client's network. */
+export const attemptKeys = (account: LockKey, ip: string): LockKey[] => [
+  account,
+  lockKeys.pair(account, ip),
+  lockKeys.network(ip),
+];
+
+export type Admission =
+  | {
+      admitted: true;
+      /** Keys whose lock begins if this attempt fails, and whether it is the hard limit (an alert). */
+      locksOnFailure: Array<{ key: string; until: Date; hardLimit: boolean }>;
+    }
+  | { admitted: false; waitMs: number; lockedKeys: string[] };
+
+/**
+ * Failed attempts (passwords, TOTP codes, reset and SMS tokens, enrollment codes), counted per key in PostgreSQL so
+ * that every instance sees the same counts.
+ *
+ * Deciding and counting are one step: `admit` locks the keys' rows, refuses when one of them is locked, and otherwise
+ * counts the attempt as a failure *before* the caller checks anything. A burst of parallel attempts is therefore
+ * judged one by one, each against a count that includes the ones before it, and only the free failures ever reach the
+ * check. `succeed` then gives the attempt back: it clears the account and pair keys and returns the network's count.
+ * An attempt refused while a key is locked is counted apart (`refused`): it reaches no check and does not lengthen
+ * the wait of the user it targets.
  */
 export class Lockout {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly clock: Clock,
-    private readonly policy: LockoutPolicy = DEFAULT_LOCKOUT,
   ) {}
 
-  /** Milliseconds to wait before any key of these may try again; 0 when none is locked. */
-  async waitMs(keys: string[]): Promise<number> {
+  async admit(keys: readonly LockKey[]): Promise<Admission> {
+    const sorted = sortKeys(keys);
+    if (sorted.length === 0) return { admitted: true, locksOnFailure: [] };
+    const now = this.clock.now();
+    return this.db.transaction().execute(async (trx) => {
+      // The upsert locks each row (in key order, so two attempts never wait on each other crosswise) until commit.
+      const rows = await trx
+        .insertInto('auth_failure')
+        .values(sorted.map((k) => ({ key: k.key, failures: 0, last_failure_at: now, locked_until: null })))
+        .onConflict((oc) => oc.column('key').doUpdateSet({ key: (eb) => eb.ref('excluded.key') }))
+        .returning(['key', 'failures', 'last_failure_at', 'locked_until'])
+        .execute();
+      const byKey = new Map(rows.map((r) => [r.key, r]));
+      const locked = rows.filter((r) => r.locked_until !== null && r.locked_until > now);
+      if (locked.length > 0) {
+        await trx
+          .updateTable('auth_failure')
+          .set((eb) => ({ refused: eb('refused', '+', 1) }))
+          .where(
+            'key',
+            'in',
+            locked.map((r) => r.key),
+          )
+          .execute();
+        const waitMs = Math.max(...locked.map((r) => r.locked_until!.getTime() - now.getTime()));
+        return { admitted: false as const, waitMs, lockedKeys: locked.map((r) => r.key) };
+      }
+      const next = sorted.map((k) => {
+        const row = byKey.get(k.key)!;
+        const forgotten = now.getTime() - row.last_failure_at.getTime() > k.policy.forgetAfterMs;
+        const failures = (forgotten ? 0 : row.failures) + 1;
+        return { ...k, failures, lockedUntil: lockUntil(k.policy, failures, now) };
+      });
+      await trx.executeQuery(
+        sql`UPDATE auth_failure AS f
+            SET failures = v.failures, last_failure_at = ${now}, locked_until = v.locked_until
+            FROM (VALUES ${sql.join(
+              next.map((n) => sql`(${n.key}, ${n.failures}::integer, ${n.lockedUntil}::timestamptz)`),
+            )}) AS v(key, failures, locked_until)
+            WHERE f.key = v.key`.compile(trx),
+      );
+      return {
+        admitted: true as const,
+        locksOnFailure: next
+          .filter((n) => n.lockedUntil !== null)
+          .map((n) => ({ key: n.key, until: n.lockedUntil!, hardLimit: n.failures >= n.policy.hardLimit })),
+      };
+    });
+  }
+
+  /**
+   * The admitted attempt succeeded: the account and pair keys start over (earlier failures of this account are
+   * disregarded); the network key only gets this attempt back, and loses the lock this attempt set, if any.
+   */
+  async succeed(keys: readonly LockKey[], admission: Admission): Promise<void> {
+    const clear = keys.filter((k) => k.kind !== 'network').map((k) => k.key);
+    const refund = keys.filter((k) => k.kind === 'network').map((k) => k.key);
+    const ownLocks = new Map(admission.admitted ? admission.locksOnFailure.map((l) => [l.key, l.until]) : []);
+    await this.db.transaction().execute(async (trx) => {
+      if (clear.length > 0) await trx.deleteFrom('auth_failure').where('key', 'in', clear).execute();
+      for (const key of refund) {
+        const own = ownLocks.get(key) ?? null;
+        await trx
+          .updateTable('auth_failure')
+          .set((eb) => ({
+            failures: sql<number>`greatest(${eb.ref('failures')} - 1, 0)`,
+            // Only the lock this attempt set: one set meanwhile by another attempt's failure stays.
+            locked_until: sql<Date | null>`CASE WHEN locked_until = ${own}::timestamptz THEN NULL ELSE locked_until END`,
+          }))
+          .where('key', '=', key)
+          .execute();
+      }
+    });
+  }
+
+  /** Milliseconds before any of these keys may try again, without counting anything; 0 when none is locked. */
+  async waitMs(keys: readonly LockKey[]): Promise<number> {
     if (keys.length === 0) return 0;
     const now = this.clock.now();
     const rows = await this.db
       .selectFrom('auth_failure')
       .select('locked_until')
-      .where('key', 'in', keys)
+      .where(
+        'key',
+        'in',
+        keys.map((k) => k.key),
+      )
       .where('locked_until', '>', now)
       .execute();
     return rows.reduce((max, r) => Math.max(max, r.locked_until!.getTime() - now.getTime()), 0);
   }
 
-  async fail(keys: string[]): Promise<void> {
-    const now = this.clock.now();
-    for (const key of keys) {
-      const row = await this.db
-        .insertInto('auth_failure')
-        .values({ key, failures: 1, last_failure_at: now, locked_until: null })
-        .onConflict((oc) =>
-          oc.column('key').doUpdateSet({ failures: sql<number>`auth_failure.failures + 1`, last_failure_at: now }),
-        )
-        .returning('failures')
-        .executeTakeFirstOrThrow();
-      const lockedUntil = this.lockUntil(row.failures, now);
-      if (lockedUntil)
-        await this.db.updateTable('auth_failure').set({ locked_until: lockedUntil }).where('key', '=', key).execute();
-    }
-  }
-
-  private lockUntil(failures: number, now: Date): Date | null {
-    if (failures >= this.policy.hardLimit) return FOREVER;
-    if (failures < this.policy.freeFailures) return null;
-    const delay = Math.min(this.policy.baseDelayMs * 2 ** (failures - this.policy.freeFailures), this.policy.maxDelayMs);
-    return new Date(now.getTime() + delay);
-  }
-
-  /** A success clears the keys: earlier failures of this user, and from this address, are disregarded. */
-  async succeed(keys: string[]): Promise<void> {
-    if (keys.length > 0) await this.db.deleteFrom('auth_failure').where('key', 'in', keys).execute();
+  /** Operator unlock: forgets a key's failures. Returns whether there was anything to forget. */
+  async clear(key: LockKey): Promise<boolean> {
+    const result = await this.db.deleteFrom('auth_failure').where('key', '=', key.key).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
   }
 }
 
-/** Operator command: clears a key's failures, the only way out of the hard limit besides a success. */
-export async function clearLockout(db: Kysely<Database>, key: string): Promise<boolean> {
-  const result = await db.deleteFrom('auth_failure').where('key', '=', key).executeTakeFirst();
-  return Number(result.numDeletedRows) > 0;
+function sortKeys(keys: readonly LockKey[]): LockKey[] {
+  const unique = new Map(keys.map((k) => [k.key, k]));
+  return [...unique.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
-export const userKey = (userId: number) => `user:${userId}`;
-export const ipKey = (ip: string) => `ip:${ip}`;
+/** When a key with `failures` consecutive failures may try again; null when it need not wait. */
+export function lockUntil(policy: LockPolicy, failures: number, now: Date): Date | null {
+  if (failures >= policy.hardLimit) return new Date(now.getTime() + policy.hardLockMs);
+  if (failures < policy.freeFailures) return null;
+  const delay = Math.min(policy.baseDelayMs * 2 ** (failures - policy.freeFailures), policy.maxDelayMs);
+  return new Date(now.getTime() + delay);
+}

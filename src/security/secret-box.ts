@@ -15,9 +15,11 @@ export interface MasterKey {
 export class SecretBox {
   readonly #keys: Map<string, Buffer>;
   readonly #macKeys: Buffer[];
+  readonly #masterKeys: readonly MasterKey[];
   readonly activeKeyId: string;
 
   constructor(masterKeys: MasterKey[]) {
+    this.#masterKeys = [...masterKeys];
     const [active] = masterKeys;
     if (!active) throw new Error('SecretBox needs at least one key');
     this.activeKeyId = active.id;
@@ -64,6 +66,11 @@ export class SecretBox {
       ok = (candidate.length === mac.length && timingSafeEqual(candidate, mac)) || ok;
     }
     return ok;
+  }
+
+  /** The master keys, first the one that seals: to build a box with one more key (a rotation). */
+  keys(): MasterKey[] {
+    return [...this.#masterKeys];
   }
 
   static keyIdOf(sealed: string): string | undefined {

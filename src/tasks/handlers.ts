@@ -16,6 +16,11 @@ export interface TaskHandler {
   apply(trx: Transaction<Database>, task: TaskRow, ctx: TaskContext): Promise<void>;
   /** Runs, in its own transaction, when `apply` failed: marks the object the task was about. */
   onError?(trx: Transaction<Database>, task: TaskRow, ctx: TaskContext): Promise<void>;
+  /**
+   * Runs in the transaction that cancels a task still waiting for validation (its token expired or was mistyped 5
+   * times): undoes what the request marked on the object (a user `creating`, an entry `enabling`).
+   */
+  onCancel?(trx: Transaction<Database>, task: TaskRow, ctx: { now: Date }): Promise<void>;
 }
 
 export type TaskHandlers = ReadonlyMap<string, TaskHandler>;

@@ -6,9 +6,8 @@ import type { Clock } from '../../src/clock.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { DatabaseHandle } from '../../src/db/database.js';
 import type { App } from '../../src/http/types.js';
-import { ServicesService } from '../../src/modules/services/service.js';
-import { taskHandlers } from '../../src/tasks/registry.js';
-import { TaskWorker } from '../../src/tasks/worker.js';
+import { buildWorker } from '../../src/composition.js';
+import type { TaskWorker } from '../../src/tasks/worker.js';
 import pino from 'pino';
 import { freshDatabase } from './db.js';
 
@@ -66,14 +65,13 @@ export async function buildTestApp(
     ...options.deps,
   });
   const newWorker = (id: string, leaseSeconds = config.TASK_LEASE_SECONDS) =>
-    new TaskWorker({
+    buildWorker({
       handle,
-      handlers: taskHandlers(),
-      clock,
+      services: app.services,
       box: secretBox,
+      clock,
+      config: { TASK_LEASE_SECONDS: leaseSeconds, TASK_POLL_MS: 60_000 },
       log: silentLog,
-      leaseSeconds,
-      pollMs: 60_000,
       workerId: id,
     });
   t.teardown(async () => {
@@ -81,7 +79,6 @@ export async function buildTestApp(
     await handle.close();
     await drop();
   });
-  const services = new ServicesService(handle.db, 'http://127.0.0.1:3000');
   return {
     app,
     handle,
@@ -92,7 +89,7 @@ export async function buildTestApp(
     worker: newWorker('test-worker'),
     newWorker,
     async newService(serviceName = `pcc-test-${++serviceCounter}`, login = 'owner') {
-      await services.create(serviceName, login);
+      await app.services.services.create(serviceName, login);
       return serviceName;
     },
   };

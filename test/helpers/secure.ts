@@ -5,10 +5,9 @@ import { generate } from 'otplib';
 import type { LightMyRequestResponse } from 'fastify';
 import type { Logger } from 'pino';
 import type { Test } from 'tap';
-import { OutboxDrainer } from '../../src/notify/outbox.js';
 import { webhookSender, type Sender } from '../../src/notify/senders.js';
-import { taskHandlers } from '../../src/tasks/registry.js';
-import { TaskWorker } from '../../src/tasks/worker.js';
+import { buildWorker } from '../../src/composition.js';
+import type { TaskWorker } from '../../src/tasks/worker.js';
 import { silentLog, type TestContext } from './app.js';
 
 /** One POST the webhook received, as the sender wrote it. */
@@ -120,22 +119,15 @@ export function secureWorker(
   receiver: WebhookReceiver,
   options: { id?: string; log?: Logger; sender?: Sender } = {},
 ): TaskWorker {
-  const id = options.id ?? `secure-worker-${randomBytes(3).toString('hex')}`;
-  const log = options.log ?? silentLog;
-  const outbox = new OutboxDrainer(ctx.handle.db, ctx.secretBox, options.sender ?? receiver.sender(), log, id);
-  return new TaskWorker({
+  return buildWorker({
     handle: ctx.handle,
-    handlers: taskHandlers(),
-    clock: ctx.clock,
+    services: ctx.app.services,
     box: ctx.secretBox,
-    log,
-    leaseSeconds: ctx.config.TASK_LEASE_SECONDS,
-    pollMs: 60_000,
-    workerId: id,
-    housekeeping: async () => {
-      await ctx.app.services.operations.expireDue();
-      await outbox.drain(() => ctx.clock.now());
-    },
+    clock: ctx.clock,
+    config: { TASK_LEASE_SECONDS: ctx.config.TASK_LEASE_SECONDS, TASK_POLL_MS: 60_000 },
+    log: options.log ?? silentLog,
+    workerId: options.id ?? `secure-worker-${randomBytes(3).toString('hex')}`,
+    sender: options.sender ?? receiver.sender(),
   });
 }
 
@@ -205,6 +197,8 @@ export interface SecureKit {
   /** The guide's flow for a token validator who validates his own operation; returns him with his new secret. */
   enable2FA(serviceName: string, person: Person, ip?: string): Promise<Person>;
   task(serviceName: string, taskId: number): Promise<{ state: string; [k: string]: unknown }>;
+  /** The operation that holds a task back. */
+  operationOf(taskId: number): Promise<{ operation_id: number; approval: string; state: string }>;
   userRow(userId: number): Promise<Record<string, unknown>>;
 }
 
@@ -253,11 +247,7 @@ export async function secureKit(t: Test, ctx: TestContext, options: { log?: Logg
     },
     async approve(serviceName, approver, taskId) {
       await kit.settle(); // the token leaves
-      const op = await ctx.handle.db
-        .selectFrom('operation')
-        .select('operation_id')
-        .where('task_id', '=', taskId)
-        .executeTakeFirstOrThrow();
+      const op = await kit.operationOf(taskId);
       const { sessionToken } = await kit.session(serviceName, approver);
       const res = await kit.secure('POST', serviceName, `/operation/${op.operation_id}/validate`, {
         session: sessionToken,
@@ -335,6 +325,8 @@ export async function secureKit(t: Test, ctx: TestContext, options: { log?: Logg
       if (res.statusCode !== 200) throw new Error(`GET task answered ${res.statusCode}: ${res.body}`);
       return res.json();
     },
+    operationOf: (taskId) =>
+      ctx.handle.db.selectFrom('operation').selectAll().where('task_id', '=', taskId).executeTakeFirstOrThrow(),
     async userRow(userId) {
       return ctx.handle.db.selectFrom('pcc_user').selectAll().where('user_id', '=', userId).executeTakeFirstOrThrow();
     },

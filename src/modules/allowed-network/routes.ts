@@ -1,3 +1,4 @@
+import { actorOf } from '../../http/actor.js';
 import { Type } from '@sinclair/typebox';
 import { Id, IdList, StringEnum, Task, commonErrors } from '../../http/schemas.js';
 import type { App } from '../../http/types.js';
@@ -24,10 +25,6 @@ const tags = ['dedicatedCloud.allowedNetwork'];
 
 export default async function allowedNetworkRoutes(app: App) {
   app.addSchema(AllowedNetwork);
-  const actor = (request: { principal: { login: string | null }; ip: string }) => ({
-    login: request.principal.login,
-    ip: request.ip,
-  });
   const svc = () => app.services.allowedNetworks;
   const base = '/dedicatedCloud/:serviceName/allowedNetwork';
 
@@ -48,7 +45,7 @@ export default async function allowedNetworkRoutes(app: App) {
       body: Type.Object({ network: Network, description: Type.Optional(Description) }, { additionalProperties: false }),
       response: { 200: Type.Ref(Task), ...commonErrors },
     },
-    handler: (request) => svc().add(request.params.serviceName, request.body, actor(request)),
+    handler: (request) => svc().add(request.params.serviceName, request.body, actorOf(request)),
   });
   app.get(`${base}/:networkAccessId`, {
     schema: {
@@ -73,7 +70,8 @@ export default async function allowedNetworkRoutes(app: App) {
       }),
       response: { 200: Type.Ref(Task), ...commonErrors },
     },
-    handler: (request) => svc().update(request.params.serviceName, request.params.networkAccessId, request.body, actor(request)),
+    handler: (request) =>
+      svc().update(request.params.serviceName, request.params.networkAccessId, request.body, actorOf(request)),
   });
   app.delete(`${base}/:networkAccessId`, {
     schema: {
@@ -82,6 +80,6 @@ export default async function allowedNetworkRoutes(app: App) {
       params: ItemParams,
       response: { 200: Type.Ref(Task), ...commonErrors },
     },
-    handler: (request) => svc().remove(request.params.serviceName, request.params.networkAccessId, actor(request)),
+    handler: (request) => svc().remove(request.params.serviceName, request.params.networkAccessId, actorOf(request)),
   });
 }

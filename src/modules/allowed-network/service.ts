@@ -3,12 +3,12 @@ import type { Clock } from '../../clock.js';
 import type { AllowedNetworkRow, Database } from '../../db/types.js';
 import { badRequest, invalidField, notFound } from '../../http/errors.js';
 import type { TaskDto } from '../../http/schemas.js';
-import { recordAudit } from '../audit/repository.js';
+import type { SecretBox } from '../../security/secret-box.js';
+import { recordChange } from '../changes/record-change.js';
 import { lockService } from '../services/repository.js';
-import { insertTask } from '../tasks/repository.js';
 import { toTaskDto } from '../tasks/service.js';
-import { parseIpBlock } from '../whitelist/ip-block.js';
-import type { Actor } from '../whitelist/service.js';
+import { parseIpBlock, type Cidr } from '../whitelist/ip-block.js';
+import type { Actor } from '../../http/actor.js';
 import * as repo from './repository.js';
 
 export const ALLOWED_NETWORK_TASKS = {
@@ -33,6 +33,9 @@ export class AllowedNetworkService {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly clock: Clock,
+    private readonly box: SecretBox,
+    /** Reverse proxies: an allowed network may not hold one (see ip-block.ts). */
+    private readonly proxies: readonly Cidr[] = [],
   ) {}
 
   list(serviceName: string) {
@@ -50,7 +53,7 @@ export class AllowedNetworkService {
   }
 
   async add(serviceName: string, input: { network: string; description?: string | undefined }, actor: Actor): Promise<TaskDto> {
-    const network = parseNetwork(input.network);
+    const network = parseNetwork(input.network, this.proxies);
     try {
       return await this.db.transaction().execute(async (trx) => {
         await lockService(trx, serviceName);
@@ -76,7 +79,7 @@ export class AllowedNetworkService {
     input: { network?: string | undefined; description?: string | null | undefined },
     actor: Actor,
   ) {
-    const network = input.network === undefined ? undefined : parseNetwork(input.network);
+    const network = input.network === undefined ? undefined : parseNetwork(input.network, this.proxies);
     try {
       return await this.db.transaction().execute(async (trx) => {
         const row = await repo.find(trx, serviceName, id, true);
@@ -121,31 +124,27 @@ export class AllowedNetworkService {
     row: AllowedNetworkRow,
     actor: Actor,
   ) {
-    const now = this.clock.now();
-    const task = await insertTask(trx, {
+    // Not held for validation: an allowed network is the first, network layer of access; a login from it still needs
+    // the password and the 2FA code (unlike a twoFAWhitelist entry, which skips the code).
+    const { task } = await recordChange(trx, this.box, this.clock.now(), {
       serviceName,
-      name,
-      type: 'allowedNetwork',
-      description,
-      createdBy: actor.login,
-      createdFrom: 'api',
-      executionDate: now,
-      networkAccessId: row.network_access_id,
-      payload: { networkAccessId: row.network_access_id },
-    });
-    await recordAudit(trx, {
-      serviceName,
-      type: `allowedNetwork.${name}`,
-      actor: actor.login,
-      ip: actor.ip,
-      data: { networkAccessId: row.network_access_id, taskId: task.task_id },
+      task: {
+        name,
+        type: 'allowedNetwork',
+        description,
+        createdBy: actor.login,
+        createdFrom: 'api',
+        networkAccessId: row.network_access_id,
+        payload: { networkAccessId: row.network_access_id },
+      },
+      audit: { type: `allowedNetwork.${name}`, actor, data: { networkAccessId: row.network_access_id } },
     });
     return toTaskDto(task);
   }
 }
 
-function parseNetwork(text: string): string {
-  const block = parseIpBlock(text, { minPrefixV4: 0, minPrefixV6: 0 });
+function parseNetwork(text: string, proxies: readonly Cidr[]): string {
+  const block = parseIpBlock(text, { minPrefixV4: 0, minPrefixV6: 0, forbidden: proxies });
   if ('error' in block) throw invalidField('network', `${text} ${block.error}`);
   return `${block.ip}/${block.cidrNetmask}`;
 }

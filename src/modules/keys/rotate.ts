@@ -1,11 +1,8 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../../db/types.js';
+import { contexts } from '../../security/contexts.js';
 import { SecretBox } from '../../security/secret-box.js';
-import { totpAad } from '../users/tasks.js';
-import { secretAad } from '../../auth/service.js';
-import { enrollmentAad } from '../../secure/service.js';
-import { changeAad } from '../users/pending-change.js';
-import { bodyAad } from '../../notify/outbox.js';
+import { pendingChangeContext } from '../users/pending-change.js';
 
 export interface RotationReport {
   applicationSecrets: number;
@@ -15,88 +12,104 @@ export interface RotationReport {
   outboxMessages: number;
 }
 
+type Row = Record<string, unknown>;
+
+/** A column of sealed secrets: where it is, how to read its value, and the context each row's value is bound to. */
+interface SealedColumn {
+  table: keyof Database;
+  id: string;
+  /** The sealed text, as an SQL expression (a JSON field for a task's pending change). */
+  sealed: string;
+  /** Other columns the context needs. */
+  columns: string[];
+  context: (row: Row) => string;
+  write: (trx: Transaction<Database>, row: Row, sealed: string) => Promise<unknown>;
+}
+
+const BATCH = 200;
+
+const setColumn = (table: keyof Database, id: string, column: string) => (trx: Transaction<Database>, row: Row, sealed: string) =>
+  sql`UPDATE ${sql.table(table)} SET ${sql.ref(column)} = ${sealed} WHERE ${sql.ref(id)} = ${row[id]}`.execute(trx);
+
+const SEALED: Record<keyof RotationReport, SealedColumn> = {
+  applicationSecrets: {
+    table: 'application',
+    id: 'application_id',
+    sealed: 'secret_ciphertext',
+    columns: ['application_key'],
+    context: (row) => contexts.applicationSecret(row.application_key as string),
+    write: setColumn('application', 'application_id', 'secret_ciphertext'),
+  },
+  totpSecrets: {
+    table: 'pcc_user',
+    id: 'user_id',
+    sealed: 'totp_secret_ciphertext',
+    columns: [],
+    context: (row) => contexts.totpSecret(row.user_id as number),
+    write: setColumn('pcc_user', 'user_id', 'totp_secret_ciphertext'),
+  },
+  enrollments: {
+    table: 'enrollment',
+    id: 'enrollment_id',
+    sealed: 'secret_ciphertext',
+    columns: [],
+    context: (row) => contexts.enrollmentSecret(row.enrollment_id as string),
+    write: setColumn('enrollment', 'enrollment_id', 'secret_ciphertext'),
+  },
+  pendingChanges: {
+    table: 'task',
+    id: 'task_id',
+    sealed: "payload ->> 'change'",
+    columns: ['name', 'payload'],
+    context: (row) => pendingChangeContext(row as never),
+    write: (trx, row, sealed) =>
+      sql`UPDATE task SET payload = jsonb_set(payload, '{change}', to_jsonb(${sealed}::text)) WHERE task_id = ${row.task_id}`.execute(
+        trx,
+      ),
+  },
+  outboxMessages: {
+    table: 'outbox',
+    id: 'id',
+    sealed: 'body_ciphertext',
+    columns: ['recipient', 'operation_id'],
+    context: (row) => contexts.outboxBody(row.recipient as string, row.operation_id as number | null),
+    write: setColumn('outbox', 'id', 'body_ciphertext'),
+  },
+};
+
 /**
  * Re-seals every stored secret with the active key (the first of SECRET_KEYS). Rows already under it are left alone,
- * so the command can be run again after an interruption. Keep the old key in SECRET_KEYS until this has run on every
- * database that uses it; then it can be dropped.
+ * so the command can be run again after an interruption. Each batch of rows is read `FOR UPDATE` and rewritten in the
+ * same transaction: a change made meanwhile (a new TOTP secret, a task applied) waits for the batch and is never
+ * reverted by it. Keep the old key in SECRET_KEYS until this has run on every database that uses it; then it can be
+ * dropped.
  */
 export async function rotateKeys(db: Kysely<Database>, box: SecretBox): Promise<RotationReport> {
-  const stale = (sealed: string | null): sealed is string => sealed !== null && SecretBox.keyIdOf(sealed) !== box.activeKeyId;
-  const report: RotationReport = { applicationSecrets: 0, totpSecrets: 0, enrollments: 0, pendingChanges: 0, outboxMessages: 0 };
-
-  for (const app of await db
-    .selectFrom('application')
-    .select(['application_id', 'application_key', 'secret_ciphertext'])
-    .execute()) {
-    if (!stale(app.secret_ciphertext)) continue;
-    const aad = secretAad(app.application_key);
-    const sealed = box.seal(box.open(app.secret_ciphertext, aad), aad);
-    await db
-      .updateTable('application')
-      .set({ secret_ciphertext: sealed })
-      .where('application_id', '=', app.application_id)
-      .execute();
-    report.applicationSecrets++;
-  }
-
-  for (const user of await db
-    .selectFrom('pcc_user')
-    .select(['user_id', 'totp_secret_ciphertext'])
-    .where('totp_secret_ciphertext', 'is not', null)
-    .execute()) {
-    if (!stale(user.totp_secret_ciphertext)) continue;
-    const aad = totpAad(user.user_id);
-    const sealed = box.seal(box.open(user.totp_secret_ciphertext, aad), aad);
-    await db.updateTable('pcc_user').set({ totp_secret_ciphertext: sealed }).where('user_id', '=', user.user_id).execute();
-    report.totpSecrets++;
-  }
-
-  for (const e of await db
-    .selectFrom('enrollment')
-    .select(['enrollment_id', 'secret_ciphertext'])
-    .where('used_at', 'is', null)
-    .execute()) {
-    if (!stale(e.secret_ciphertext)) continue;
-    const aad = enrollmentAad(e.enrollment_id);
-    await db
-      .updateTable('enrollment')
-      .set({ secret_ciphertext: box.seal(box.open(e.secret_ciphertext, aad), aad) })
-      .where('enrollment_id', '=', e.enrollment_id)
-      .execute();
-    report.enrollments++;
-  }
-
-  for (const task of await db
-    .selectFrom('task')
-    .select(['task_id', 'name', 'payload'])
-    .where('state', 'in', ['waitingTodo', 'todo', 'doing', 'error'])
-    .execute()) {
-    const sealed = task.payload.change;
-    const userId = task.payload.userId;
-    if (typeof sealed !== 'string' || typeof userId !== 'number' || !stale(sealed)) continue;
-    const aad = changeAad(userId, task.name);
-    const payload = { ...task.payload, change: box.seal(box.open(sealed, aad), aad) };
-    await db
-      .updateTable('task')
-      .set({ payload: JSON.stringify(payload) })
-      .where('task_id', '=', task.task_id)
-      .execute();
-    report.pendingChanges++;
-  }
-
-  for (const m of await db
-    .selectFrom('outbox')
-    .select(['id', 'recipient', 'operation_id', 'body_ciphertext'])
-    .where('state', 'in', ['pending', 'sending'])
-    .execute()) {
-    if (!stale(m.body_ciphertext)) continue;
-    const aad = bodyAad(m.recipient, m.operation_id);
-    await db
-      .updateTable('outbox')
-      .set({ body_ciphertext: box.seal(box.open(m.body_ciphertext, aad), aad) })
-      .where('id', '=', m.id)
-      .execute();
-    report.outboxMessages++;
+  const report = {} as RotationReport;
+  for (const [name, target] of Object.entries(SEALED) as Array<[keyof RotationReport, SealedColumn]>) {
+    report[name] = await rotateColumn(db, box, target);
   }
   return report;
+}
+
+async function rotateColumn(db: Kysely<Database>, box: SecretBox, target: SealedColumn): Promise<number> {
+  const sealedSql = sql.raw(target.sealed);
+  let total = 0;
+  for (;;) {
+    const done = await db.transaction().execute(async (trx) => {
+      // `v1.<keyId>.<iv>.<body>`: the key id is the second field.
+      const { rows } = await sql<Row>`
+        SELECT ${sql.join([target.id, ...target.columns].map((c) => sql.ref(c)))}, ${sealedSql} AS sealed
+        FROM ${sql.table(target.table)}
+        WHERE ${sealedSql} IS NOT NULL AND split_part(${sealedSql}, '.', 2) <> ${box.activeKeyId}
+        LIMIT ${BATCH} FOR UPDATE`.execute(trx);
+      for (const row of rows) {
+        const context = target.context(row);
+        await target.write(trx, row, box.seal(box.open(row.sealed as string, context), context));
+      }
+      return rows.length;
+    });
+    total += done;
+    if (done < BATCH) return total;
+  }
 }

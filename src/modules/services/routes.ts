@@ -1,3 +1,4 @@
+import { actorOf } from '../../http/actor.js';
 import { Type } from '@sinclair/typebox';
 import type { App } from '../../http/types.js';
 import { OvhError, ServiceNameParams, StringEnum, Task, commonErrors } from '../../http/schemas.js';
@@ -72,11 +73,6 @@ export default async function serviceRoutes(app: App) {
       response: { 200: Type.Ref(Task), ...commonErrors },
     },
     handler: (request) =>
-      app.services.services.changeProperties(
-        request.params.serviceName,
-        request.body ?? {},
-        { login: request.principal.login, ip: request.ip },
-        app.clock,
-      ),
+      app.services.services.changeProperties(request.params.serviceName, request.body ?? {}, actorOf(request), app.clock),
   });
 }

@@ -2,9 +2,10 @@ import type { Kysely } from 'kysely';
 import type { Database, ServiceRow } from '../../db/types.js';
 import { badRequest, serviceNotFound } from '../../http/errors.js';
 import * as repo from './repository.js';
+import type { Actor } from '../../http/actor.js';
 import type { Clock } from '../../clock.js';
-import { recordAudit } from '../audit/repository.js';
-import { insertTask } from '../tasks/repository.js';
+import type { SecretBox } from '../../security/secret-box.js';
+import { recordChange } from '../changes/record-change.js';
 import { toTaskDto } from '../tasks/service.js';
 
 export interface ServiceDto {
@@ -28,6 +29,7 @@ export class ServicesService {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly publicUrl: string,
+    private readonly box: SecretBox,
   ) {}
 
   list(accountId: number | null): Promise<string[]> {
@@ -68,7 +70,7 @@ export class ServicesService {
       userLogoutPolicy?: 'first' | 'last' | undefined;
       userSessionTimeout?: number | undefined;
     },
-    actor: { login: string | null; ip: string | null },
+    actor: Actor,
     clock: Clock,
   ) {
     return this.db.transaction().execute(async (trx) => {
@@ -82,22 +84,16 @@ export class ServicesService {
         ...(input.userLogoutPolicy !== undefined ? { user_logout_policy: input.userLogoutPolicy } : {}),
         ...(input.userSessionTimeout !== undefined ? { user_session_timeout: input.userSessionTimeout } : {}),
       });
-      const now = clock.now();
-      const task = await insertTask(trx, {
+      const { task } = await recordChange(trx, this.box, clock.now(), {
         serviceName,
-        name: 'changePropertiesDedicatedCloud',
-        type: 'dedicatedCloud',
-        description: 'Change the properties of the service',
-        createdBy: actor.login,
-        createdFrom: 'api',
-        executionDate: now,
-      });
-      await recordAudit(trx, {
-        serviceName,
-        type: 'service.changeProperties',
-        actor: actor.login,
-        ip: actor.ip,
-        data: { ...input },
+        task: {
+          name: 'changePropertiesDedicatedCloud',
+          type: 'dedicatedCloud',
+          description: 'Change the properties of the service',
+          createdBy: actor.login,
+          createdFrom: 'api',
+        },
+        audit: { type: 'service.changeProperties', actor, data: { ...input } },
       });
       return toTaskDto(task);
     });

@@ -168,11 +168,21 @@ export async function finishTask(
     .execute();
 }
 
+/** Replaces a task's payload (the sealed change is bound to the task id, known once the task is written). */
+export async function setTaskPayload(trx: Transaction<Database>, taskId: number, payload: Record<string, unknown>) {
+  return trx
+    .updateTable('task')
+    .set({ payload: JSON.stringify(payload) })
+    .where('task_id', '=', taskId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
 /** Drops the sealed change from a task's payload once applied or canceled: nothing of it outlives its use. */
 export async function eraseTaskChange(trx: Transaction<Database>, taskId: number): Promise<void> {
   await trx
     .updateTable('task')
-    .set({ payload: sql<string>`payload - 'change'` })
+    .set({ payload: sql<string>`payload - 'change' - 'changeBinding'` })
     .where('task_id', '=', taskId)
     .execute();
 }

@@ -34,3 +34,16 @@ export function toUserDto(row: UserRow) {
   };
 }
 export type UserDto = ReturnType<typeof toUserDto>;
+
+/**
+ * States in which a user can log in and validate operations. A change asked for but not applied yet (`deleting`,
+ * `toDisable`) takes effect when its task applies it, not before: a removal waiting for a token validator must not
+ * lock the user out meanwhile (an API caller could otherwise lock every user out, again and again).
+ */
+export const ACTIVE_STATES = ['delivered', 'deleting'] as const;
+export const ACTIVE_ACTIVATIONS = ['enabled', 'toDisable'] as const;
+
+export const isActiveUser = (user: Pick<UserRow, 'state' | 'activation_state' | 'deleted_at'>): boolean =>
+  user.deleted_at === null &&
+  (ACTIVE_STATES as readonly string[]).includes(user.state) &&
+  (ACTIVE_ACTIVATIONS as readonly string[]).includes(user.activation_state);

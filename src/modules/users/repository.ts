@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database, PccUserTable, UserRow } from '../../db/types.js';
 import type { Insertable, Updateable } from 'kysely';
+import { ACTIVE_ACTIVATIONS, ACTIVE_STATES } from './dto.js';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -50,6 +51,22 @@ export async function updateUser(trx: Executor, userId: number, changes: Updatea
   await trx.updateTable('pcc_user').set(changes).where('user_id', '=', userId).execute();
 }
 
+/** Updates the user only while `when` still holds (an undo that must not overwrite a later change). */
+export async function updateUserIf(
+  trx: Executor,
+  userId: number,
+  changes: Updateable<PccUserTable>,
+  when: { state?: PccUserRowState; activation_state?: PccUserActivation },
+): Promise<void> {
+  let query = trx.updateTable('pcc_user').set(changes).where('user_id', '=', userId);
+  if (when.state !== undefined) query = query.where('state', '=', when.state);
+  if (when.activation_state !== undefined) query = query.where('activation_state', '=', when.activation_state);
+  await query.execute();
+}
+
+type PccUserRowState = UserRow['state'];
+type PccUserActivation = UserRow['activation_state'];
+
 /** Users of the service who may validate operations and can receive an SMS. */
 export async function tokenValidators(db: Executor, serviceName: string) {
   return (
@@ -59,8 +76,8 @@ export async function tokenValidators(db: Executor, serviceName: string) {
       .where('service_name', '=', serviceName)
       .where('deleted_at', 'is', null)
       .where('is_token_validator', '=', true)
-      .where('activation_state', '=', 'enabled')
-      .where('state', '=', 'delivered')
+      .where('activation_state', 'in', ACTIVE_ACTIVATIONS)
+      .where('state', 'in', ACTIVE_STATES)
       .where('phone_number', 'is not', null)
       // SMS go only to numbers their owner confirmed (NIST SP 800-63B §5.1.3.3)
       .where('phone_confirmed', '=', true)

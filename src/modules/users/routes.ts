@@ -1,3 +1,4 @@
+import { actorOf } from '../../http/actor.js';
 import { Type } from '@sinclair/typebox';
 import { Id, IdList, OvhError, StringEnum, Task, TaskStateEnum, commonErrors } from '../../http/schemas.js';
 import type { App } from '../../http/types.js';
@@ -74,10 +75,6 @@ const tags = ['dedicatedCloud.user'];
 export default async function userRoutes(app: App) {
   app.addSchema(User);
   app.addSchema(PasswordPolicy);
-  const actor = (request: { principal: { login: string | null }; ip: string }) => ({
-    login: request.principal.login,
-    ip: request.ip,
-  });
   const users = () => app.services.users;
 
   app.get('/dedicatedCloud/:serviceName/passwordPolicy', {
@@ -133,7 +130,7 @@ export default async function userRoutes(app: App) {
       ),
       response: { 200: Type.Ref(Task), ...commonErrors, 409: Type.Ref(OvhError) },
     },
-    handler: (request) => users().create(request.params.serviceName, request.body, actor(request)),
+    handler: (request) => users().create(request.params.serviceName, request.body, actorOf(request)),
   });
 
   app.get('/dedicatedCloud/:serviceName/user/:userId', {
@@ -153,7 +150,7 @@ export default async function userRoutes(app: App) {
       params: UserParams,
       response: { 200: Type.Ref(Task), ...commonErrors, 409: Type.Ref(OvhError) },
     },
-    handler: (request) => users().remove(request.params.serviceName, request.params.userId, actor(request)),
+    handler: (request) => users().remove(request.params.serviceName, request.params.userId, actorOf(request)),
   });
 
   app.post('/dedicatedCloud/:serviceName/user/:userId/changeProperties', {
@@ -183,7 +180,7 @@ export default async function userRoutes(app: App) {
       response: { 200: Type.Ref(Task), ...commonErrors, 409: Type.Ref(OvhError) },
     },
     handler: (request) =>
-      users().changeProperties(request.params.serviceName, request.params.userId, request.body ?? {}, actor(request)),
+      users().changeProperties(request.params.serviceName, request.params.userId, request.body ?? {}, actorOf(request)),
   });
 
   app.post('/dedicatedCloud/:serviceName/user/:userId/changePassword', {
@@ -197,7 +194,7 @@ export default async function userRoutes(app: App) {
       response: { 200: Type.Ref(Task), ...commonErrors, 409: Type.Ref(OvhError) },
     },
     handler: (request) =>
-      users().changePassword(request.params.serviceName, request.params.userId, request.body?.password, actor(request)),
+      users().changePassword(request.params.serviceName, request.params.userId, request.body?.password, actorOf(request)),
   });
 
   for (const [verb, enable] of [
@@ -211,7 +208,7 @@ export default async function userRoutes(app: App) {
         params: UserParams,
         response: { 200: Type.Ref(Task), ...commonErrors },
       },
-      handler: (request) => users().setActivation(request.params.serviceName, request.params.userId, enable, actor(request)),
+      handler: (request) => users().setActivation(request.params.serviceName, request.params.userId, enable, actorOf(request)),
     });
   }
 
@@ -227,7 +224,7 @@ export default async function userRoutes(app: App) {
       response: { 200: Type.Ref(Task), ...commonErrors },
     },
     handler: (request) =>
-      users().confirmPhoneNumber(request.params.serviceName, request.params.userId, request.body.token, actor(request)),
+      users().confirmPhoneNumber(request.params.serviceName, request.params.userId, request.body.token, actorOf(request)),
   });
 
   app.get('/dedicatedCloud/:serviceName/user/:userId/task', {

@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Clock } from '../../clock.js';
-import type { Database, TaskState, UserRow } from '../../db/types.js';
+import type { Database, UserRow } from '../../db/types.js';
 import { badRequest, invalidField, notFound } from '../../http/errors.js';
 import type { TaskDto } from '../../http/schemas.js';
 import { hashPassword } from '../../security/passwords.js';
@@ -11,10 +11,12 @@ import type { OperationService } from '../operations/service.js';
 import { lockService } from '../services/repository.js';
 import { insertTask } from '../tasks/repository.js';
 import { toTaskDto } from '../tasks/service.js';
-import type { Actor } from '../whitelist/service.js';
-import { toUserDto, type UserDto } from './dto.js';
+import type { Actor } from '../../http/actor.js';
+import { isActiveUser, toUserDto, type UserDto } from './dto.js';
 import { checkNewPassword, passwordPolicyOf, type PasswordPolicy } from './password-policy.js';
-import { sealChange, type PendingChange } from './pending-change.js';
+import type { PendingChange } from './pending-change.js';
+import { recordChange } from '../changes/record-change.js';
+import { armApproval } from '../operations/service.js';
 import * as repo from './repository.js';
 
 export const USER_TASKS = {
@@ -68,7 +70,7 @@ export interface UserTaskRequest {
   requester: UserRow | null;
   /** Whether a requester who is a token validator receives the token himself (default); if not, the validators do. */
   tokenToRequester?: boolean;
-  /** Always wait for validation (certified interface); otherwise only with advancedSecurity and a validator to ask. */
+  /** Always wait for validation (certified interface); otherwise as advancedSecurity says (see `Approval`). */
   forceValidation?: boolean;
   summary: string;
 }
@@ -171,7 +173,10 @@ export class UsersService {
       const properties: NonNullable<PendingChange['properties']> = {
         ...(input.phoneNumber !== undefined && input.phoneNumber !== user.phone_number ? { phoneNumber: input.phoneNumber } : {}),
         ...(input.email !== undefined && input.email !== user.email ? { email: input.email } : {}),
-        ...(input.tokenValidator === true && !user.is_token_validator ? { tokenValidator: true as const } : {}),
+        // Granting the right, and taking it away: the gate must not be switched off by demoting its validators.
+        ...(input.tokenValidator !== undefined && input.tokenValidator !== user.is_token_validator
+          ? { tokenValidator: input.tokenValidator }
+          : {}),
       };
       const sensitive = Object.keys(properties).length > 0;
       const immediate = {
@@ -182,8 +187,6 @@ export class UsersService {
         ...(input.fullAdminRo !== undefined ? { full_admin_ro: input.fullAdminRo } : {}),
         ...(input.nsxRight !== undefined ? { nsx_right: input.nsxRight } : {}),
         ...(input.receiveAlerts !== undefined ? { receive_alerts: input.receiveAlerts } : {}),
-        // taking the right away is never held back
-        ...(input.tokenValidator === false ? { is_token_validator: false } : {}),
         ...(input.firstName !== undefined ? { first_name: input.firstName } : {}),
         ...(input.lastName !== undefined ? { last_name: input.lastName } : {}),
       };
@@ -247,6 +250,8 @@ export class UsersService {
       actor.ip ?? '',
       async (trx) => {
         await repo.updateUser(trx, userId, { phone_confirmed: true });
+        // A token validator who can now receive tokens arms the service's gate for good.
+        if (user.is_token_validator && isActiveUser(user)) await armApproval(trx, serviceName, this.clock.now());
         const row = await insertTask(trx, {
           serviceName,
           name: 'confirmPhoneNumberUser',
@@ -296,7 +301,6 @@ export class UsersService {
         actor,
         requester: null,
         summary: `${enable ? 'enable' : 'disable'} ${user.name}`,
-        forceValidation: false,
       });
     });
   }
@@ -309,61 +313,41 @@ export class UsersService {
 
   /**
    * Writes the task of a user change. A sensitive change waits in `waitingTodo` for operation validation when asked
-   * from the certified interface, or from the API on a service with advancedSecurity and a token validator to ask.
+   * from the certified interface, or from the API on a service with advancedSecurity (see `Approval`).
    */
   async createTask(trx: Transaction<Database>, req: UserTaskRequest): Promise<TaskDto & { operationId: number | null }> {
-    const now = this.clock.now();
-    const tokenTo = req.tokenToRequester === false ? null : req.requester;
-    const sensitive = req.change !== undefined || req.name === USER_TASKS.create || req.name === USER_TASKS.remove;
-    let gated = req.forceValidation ?? false;
-    if (req.forceValidation === undefined && sensitive) {
-      const service = await trx
-        .selectFrom('service')
-        .select('advanced_security')
-        .where('service_name', '=', req.serviceName)
-        .executeTakeFirstOrThrow();
-      gated = service.advanced_security && (await this.operations.recipients(trx, req.serviceName, tokenTo)).length > 0;
-    }
-    const state: TaskState = gated ? 'waitingTodo' : 'todo';
-    const row = await insertTask(trx, {
+    const sensitive = req.change !== undefined || SENSITIVE_TASKS.has(req.name);
+    const policy = req.forceValidation ? 'always' : sensitive ? 'advancedSecurity' : undefined;
+    const { task, operationId } = await recordChange(trx, this.box, this.clock.now(), {
       serviceName: req.serviceName,
-      name: req.name,
-      type: 'user',
-      description: req.description,
-      state,
-      createdBy: req.actor.login,
-      createdFrom: req.requester ? 'secure' : 'api',
-      executionDate: now,
-      userId: req.user.user_id,
-      payload: {
+      task: {
+        name: req.name,
+        type: 'user',
+        description: req.description,
+        createdBy: req.actor.login,
+        createdFrom: req.requester ? 'secure' : 'api',
         userId: req.user.user_id,
-        ...(req.change ? { change: sealChange(this.box, req.user.user_id, req.name, req.change) } : {}),
+        payload: { userId: req.user.user_id },
       },
+      ...(req.change ? { secret: req.change } : {}),
+      audit: { type: `user.${req.name}`, actor: req.actor, userId: req.user.user_id },
+      ...(policy
+        ? {
+            approval: {
+              policy,
+              tokenTo: req.tokenToRequester === false ? null : req.requester,
+              userId: req.user.user_id,
+              summary: req.summary,
+            },
+          }
+        : {}),
     });
-    let operationId: number | null = null;
-    if (gated) {
-      const op = await this.operations.create(trx, {
-        serviceName: req.serviceName,
-        taskId: row.task_id,
-        kind: req.name,
-        userId: req.user.user_id,
-        requestedBy: req.actor.login ?? 'api',
-        requester: tokenTo,
-        summary: req.summary,
-      });
-      operationId = op.operation_id;
-    }
-    await recordAudit(trx, {
-      serviceName: req.serviceName,
-      type: `user.${req.name}`,
-      actor: req.actor.login,
-      ip: req.actor.ip,
-      userId: req.user.user_id,
-      data: { taskId: row.task_id, operationId, waitsForValidation: gated },
-    });
-    return Object.assign(toTaskDto(row), { operationId });
+    return Object.assign(toTaskDto(task), { operationId });
   }
 }
+
+/** User changes that wait for a token validator under advancedSecurity even without a sealed change. */
+const SENSITIVE_TASKS = new Set<string>([USER_TASKS.create, USER_TASKS.remove, USER_TASKS.enable, USER_TASKS.disable]);
 
 /** A random password that fits the default policy: letters of both cases, digits and a special character. */
 export function generatePassword(): string {

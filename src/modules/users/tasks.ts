@@ -1,18 +1,17 @@
+import { contexts } from '../../security/contexts.js';
 import type { Transaction } from 'kysely';
 import { toOvhDate } from '../../clock.js';
 import type { Database, TaskRow } from '../../db/types.js';
 import { enqueueMessage } from '../../notify/outbox.js';
 import type { TaskContext, TaskHandler } from '../../tasks/handlers.js';
 import { recordAudit } from '../audit/repository.js';
-import { createOperation } from '../operations/service.js';
+import { armApproval, createOperation } from '../operations/service.js';
 import { eraseTaskChange } from '../tasks/repository.js';
+import { isActiveUser } from './dto.js';
 import { openChange, type PendingChange } from './pending-change.js';
-import { addPasswordHistory, updateUser } from './repository.js';
+import { addPasswordHistory, updateUser, updateUserIf } from './repository.js';
 import { USER_TASKS } from './service.js';
 import { endUserSessions } from './sessions-repository.js';
-
-/** The TOTP secret on the user's row is bound to the user: it does not open anywhere else. */
-export const totpAad = (userId: number) => `totp:user:${userId}`;
 
 const userIdOf = (task: TaskRow): number => {
   const id = task.payload.userId;
@@ -20,11 +19,7 @@ const userIdOf = (task: TaskRow): number => {
   return id;
 };
 
-function changeOf(task: TaskRow, ctx: TaskContext): PendingChange {
-  const sealed = task.payload.change;
-  if (typeof sealed !== 'string') return {};
-  return openChange(ctx.box, userIdOf(task), task.name, sealed);
-}
+const changeOf = (task: TaskRow, ctx: TaskContext): PendingChange => openChange(ctx.box, task);
 
 async function loadUser(trx: Transaction<Database>, userId: number) {
   return trx.selectFrom('pcc_user').selectAll().where('user_id', '=', userId).executeTakeFirstOrThrow();
@@ -81,7 +76,7 @@ const credentialsChange: TaskHandler = {
     await applyPassword(trx, task, ctx, change);
     if (change.totpSecret) {
       await updateUser(trx, userId, {
-        totp_secret_ciphertext: ctx.box.seal(change.totpSecret, totpAad(userId)),
+        totp_secret_ciphertext: ctx.box.seal(change.totpSecret, contexts.totpSecret(userId)),
         totp_enabled_at: ctx.now,
       });
       const user = await loadUser(trx, userId);
@@ -124,6 +119,8 @@ export const userTaskHandlers: Array<[string, TaskHandler]> = [
         await eraseTaskChange(trx, task.task_id);
       },
       onError: async (trx, task) => void (await updateUser(trx, userIdOf(task), { state: 'error' })),
+      // A creation that never happens must not keep the name taken (a user `creating` forever).
+      onCancel: async (trx, task, { now }) => void (await updateUser(trx, userIdOf(task), { deleted_at: now })),
     },
   ],
   [
@@ -134,6 +131,9 @@ export const userTaskHandlers: Array<[string, TaskHandler]> = [
         await updateUser(trx, userId, { deleted_at: ctx.now });
         await endUserSessions(trx, userId, 'userRemoved', ctx.now);
       },
+      // A removal that never happens leaves the user as he was, not `deleting` forever.
+      onCancel: async (trx, task) =>
+        void (await updateUserIf(trx, userIdOf(task), { state: 'delivered' }, { state: 'deleting' })),
     },
   ],
   [
@@ -147,11 +147,14 @@ export const userTaskHandlers: Array<[string, TaskHandler]> = [
         const phone = properties.phoneNumber !== undefined && properties.phoneNumber !== user.phone_number;
         await updateUser(trx, userId, {
           ...(properties.email !== undefined ? { email: properties.email } : {}),
-          ...(properties.tokenValidator ? { is_token_validator: true } : {}),
+          ...(properties.tokenValidator !== undefined ? { is_token_validator: properties.tokenValidator } : {}),
           // A new number is a new authenticator: it receives nothing until its owner confirms it.
           ...(phone ? { phone_number: properties.phoneNumber!, phone_confirmed: false } : {}),
         });
         await eraseTaskChange(trx, task.task_id);
+        if (properties.tokenValidator && !phone && user.phone_confirmed && isActiveUser(user)) {
+          await armApproval(trx, user.service_name, ctx.now);
+        }
         if (phone) {
           await createOperation(trx, ctx.box, ctx.now, {
             serviceName: user.service_name,
@@ -172,7 +175,11 @@ export const userTaskHandlers: Array<[string, TaskHandler]> = [
   [USER_TASKS.changeCredentials, credentialsChange],
   [
     USER_TASKS.enable,
-    { apply: async (trx, task) => void (await updateUser(trx, userIdOf(task), { activation_state: 'enabled' })) },
+    {
+      apply: async (trx, task) => void (await updateUser(trx, userIdOf(task), { activation_state: 'enabled' })),
+      onCancel: async (trx, task) =>
+        void (await updateUserIf(trx, userIdOf(task), { activation_state: 'disabled' }, { activation_state: 'toEnable' })),
+    },
   ],
   [
     USER_TASKS.disable,
@@ -181,6 +188,8 @@ export const userTaskHandlers: Array<[string, TaskHandler]> = [
         await updateUser(trx, userIdOf(task), { activation_state: 'disabled' });
         await endUserSessions(trx, userIdOf(task), 'userDisabled', ctx.now);
       },
+      onCancel: async (trx, task) =>
+        void (await updateUserIf(trx, userIdOf(task), { activation_state: 'enabled' }, { activation_state: 'toDisable' })),
     },
   ],
 ];

@@ -10,7 +10,25 @@ export interface IpBlockLimits {
   /** Shortest IPv4 prefix accepted: a wider 2FA bypass is refused. */
   minPrefixV4: number;
   minPrefixV6: number;
+  /**
+   * Networks an entry may not touch: the reverse proxies whose X-Forwarded-For is believed. A request that reaches
+   * the service without a forwarded address shows the proxy's own address, so listing a proxy would list everyone
+   * behind it.
+   */
+  forbidden?: readonly Cidr[];
 }
+
+export type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
+
+/** Ranges no entry may hold: they name this host or nobody, never a client. */
+const REFUSED_RANGES: Record<string, string> = {
+  loopback: 'a loopback address (this host)',
+  broadcast: 'the broadcast address',
+  unspecified: 'the unspecified address',
+  multicast: 'a multicast address',
+  rfc6052: 'a NAT64 address (64:ff9b::/96): it stands for an IPv4 host, list that one',
+};
+const LOOPBACK: Cidr[] = [ipaddr.parseCIDR('127.0.0.0/8'), ipaddr.parseCIDR('::1/128')];
 
 /**
  * Parses OVH's `ipBlock`: an address (`203.0.113.7`, a host: /32 or /128) or a network (`203.0.113.0/24`).
@@ -47,7 +65,8 @@ export function parseIpBlock(input: string, limits: IpBlockLimits): IpBlock | { 
     return { error: `is too wide a network to skip 2FA (the shortest prefix allowed for IPv${family} is /${minPrefix})` };
   }
   const range = parsed.range();
-  if (range === 'unspecified' || range === 'multicast') return { error: `is a ${range} address` };
+  const refused = REFUSED_RANGES[range];
+  if (refused) return { error: `is ${refused}` };
 
   const networkAddress =
     family === 4
@@ -56,5 +75,33 @@ export function parseIpBlock(input: string, limits: IpBlockLimits): IpBlock | { 
   if (networkAddress.toString() !== parsed.toString()) {
     return { error: `has host bits set: the network is ${networkAddress.toString()}/${cidrNetmask}` };
   }
+  const block: Cidr = [parsed, cidrNetmask];
+  if (LOOPBACK.some((r) => overlaps(block, r))) return { error: 'reaches a loopback address (this host)' };
+  if ((limits.forbidden ?? []).some((r) => overlaps(block, r))) {
+    return { error: 'holds a trusted proxy (TRUSTED_PROXIES): every client behind it would be listed' };
+  }
   return { ip: parsed.toString(), cidrNetmask, family };
+}
+
+/** Whether two networks share an address: one of them holds the other's first address. */
+export function overlaps(a: Cidr, b: Cidr): boolean {
+  if (a[0].kind() !== b[0].kind()) return false;
+  return a[1] <= b[1] ? b[0].match(a as never) : a[0].match(b as never);
+}
+
+const NAMED_RANGES: Record<string, string[]> = {
+  loopback: ['127.0.0.0/8', '::1/128'],
+  linklocal: ['169.254.0.0/16', 'fe80::/10'],
+  uniquelocal: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+};
+
+/** TRUSTED_PROXIES as networks (its names, as proxy-addr reads them, included). */
+export function proxyNetworks(entries: readonly string[]): Cidr[] {
+  return entries.flatMap((entry) =>
+    (NAMED_RANGES[entry] ?? [entry.includes('/') ? entry : `${entry}/${entry.includes(':') ? 128 : 32}`]).map((text) => {
+      const [address, prefix] = ipaddr.parseCIDR(text);
+      const mapped = address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress();
+      return (mapped ? [(address as ipaddr.IPv6).toIPv4Address(), Math.max(prefix - 96, 0)] : [address, prefix]) as Cidr;
+    }),
+  );
 }

@@ -1,7 +1,7 @@
+import { actorOf } from '../../http/actor.js';
 import { Type } from '@sinclair/typebox';
 import type { App } from '../../http/types.js';
 import { Id, IdList, OvhError, StringEnum, Task, commonErrors } from '../../http/schemas.js';
-import type { Actor } from './service.js';
 
 export const TwoFAWhitelistStateEnum = StringEnum(['enabled', 'enabling', 'error', 'migrating', 'removed', 'removing'], {
   $id: 'dedicatedCloud.TwoFAWhitelistStateEnum',
@@ -42,10 +42,6 @@ const tags = ['dedicatedCloud.twoFAWhitelist'];
 export default async function whitelistRoutes(app: App) {
   app.addSchema(TwoFAWhitelistStateEnum);
   app.addSchema(TwoFAWhitelist);
-  const actor = (request: { principal: { login: string | null }; ip: string }): Actor => ({
-    login: request.principal.login,
-    ip: request.ip,
-  });
 
   app.get('/dedicatedCloud/:serviceName/twoFAWhitelist', {
     schema: {
@@ -76,7 +72,7 @@ export default async function whitelistRoutes(app: App) {
       ),
       response: { 200: Type.Ref(Task), ...commonErrors },
     },
-    handler: (request) => app.services.whitelist.add(request.params.serviceName, request.body, actor(request)),
+    handler: (request) => app.services.whitelist.add(request.params.serviceName, request.body, actorOf(request)),
   });
 
   app.get('/dedicatedCloud/:serviceName/twoFAWhitelist/:id', {
@@ -96,7 +92,7 @@ export default async function whitelistRoutes(app: App) {
       params: EntryParams,
       response: { 200: Type.Ref(Task), ...commonErrors },
     },
-    handler: (request) => app.services.whitelist.remove(request.params.serviceName, request.params.id, actor(request)),
+    handler: (request) => app.services.whitelist.remove(request.params.serviceName, request.params.id, actorOf(request)),
   });
 
   app.post('/dedicatedCloud/:serviceName/twoFAWhitelist/:id/changeProperties', {
@@ -113,6 +109,11 @@ export default async function whitelistRoutes(app: App) {
       response: { 200: Type.Ref(Task), ...commonErrors },
     },
     handler: (request) =>
-      app.services.whitelist.changeProperties(request.params.serviceName, request.params.id, request.body ?? {}, actor(request)),
+      app.services.whitelist.changeProperties(
+        request.params.serviceName,
+        request.params.id,
+        request.body ?? {},
+        actorOf(request),
+      ),
   });
 }

@@ -3,9 +3,10 @@ import type { Clock } from '../../clock.js';
 import type { Database, WhitelistRow } from '../../db/types.js';
 import { badRequest, invalidField, whitelistNotFound } from '../../http/errors.js';
 import type { TaskDto } from '../../http/schemas.js';
-import { recordAudit } from '../audit/repository.js';
+import type { Actor } from '../../http/actor.js';
+import type { SecretBox } from '../../security/secret-box.js';
+import { recordChange, type ChangeRecord } from '../changes/record-change.js';
 import { lockService } from '../services/repository.js';
-import { insertTask } from '../tasks/repository.js';
 import { toTaskDto } from '../tasks/service.js';
 import { parseIpBlock, type IpBlockLimits } from './ip-block.js';
 import * as repo from './repository.js';
@@ -22,12 +23,6 @@ export interface WhitelistDto {
   cidrNetmask: number;
   description: string;
   state: WhitelistRow['state'];
-}
-
-/** Who asks, as recorded on tasks and audit events. */
-export interface Actor {
-  login: string | null;
-  ip: string | null;
 }
 
 export interface WhitelistLimits extends IpBlockLimits {
@@ -49,6 +44,7 @@ export class WhitelistService {
     private readonly db: Kysely<Database>,
     private readonly clock: Clock,
     private readonly limits: WhitelistLimits,
+    private readonly box: SecretBox,
   ) {}
 
   list(serviceName: string): Promise<number[]> {
@@ -61,6 +57,11 @@ export class WhitelistService {
     return toWhitelistDto(row);
   }
 
+  /**
+   * Adds a network that will skip the 2FA code. That is a way around the second factor: on a service with
+   * advancedSecurity it waits for a token validator (or an operator) like a password change, and the entry stays
+   * `enabling`, bypassing nothing, until its task runs.
+   */
   async add(serviceName: string, input: { ip: string; description: string }, actor: Actor): Promise<TaskDto> {
     const block = parseIpBlock(input.ip, this.limits);
     if ('error' in block) throw invalidField('ip', `${input.ip} ${block.error}`);
@@ -76,19 +77,15 @@ export class WhitelistService {
             `The 2FA whitelist of ${serviceName} already holds ${this.limits.maxEntries} entries, the most allowed`,
           );
         }
-        const now = this.clock.now();
-        const entry = await repo.insertEntry(trx, { serviceName, ...block, description: input.description, now });
-        const task = await this.task(
-          trx,
+        const entry = await repo.insertEntry(trx, {
           serviceName,
-          WHITELIST_TASKS.add,
-          `Add ${network} to the 2FA whitelist`,
-          entry,
-          actor,
-          now,
-        );
-        await this.audit(trx, serviceName, 'twoFAWhitelist.add', actor, entry, task.taskId);
-        return task;
+          ...block,
+          description: input.description,
+          now: this.clock.now(),
+        });
+        return this.record(trx, serviceName, WHITELIST_TASKS.add, `Add ${network} to the 2FA whitelist`, entry, actor, {
+          approval: { policy: 'advancedSecurity', tokenTo: null, userId: null, summary: `skip 2FA from ${network}` },
+        });
       });
     } catch (err) {
       // Two requests raced past the check above on different instances: the partial unique index decided.
@@ -97,25 +94,15 @@ export class WhitelistService {
     }
   }
 
+  /** Narrows the bypass: applies without validation. */
   async remove(serviceName: string, id: number, actor: Actor): Promise<TaskDto> {
     return this.db.transaction().execute(async (trx) => {
       const entry = await repo.lockEntry(trx, serviceName, id);
       if (!entry || entry.state === 'removed') throw whitelistNotFound(id);
       if (entry.state === 'removing') throw badRequest(`The 2FA whitelist entry ${id} is already being removed`);
-      const now = this.clock.now();
-      await repo.updateEntry(trx, id, { state: 'removing', now });
+      await repo.updateEntry(trx, id, { state: 'removing', now: this.clock.now() });
       const network = `${entry.ip}/${entry.cidr_netmask}`;
-      const task = await this.task(
-        trx,
-        serviceName,
-        WHITELIST_TASKS.remove,
-        `Remove ${network} from the 2FA whitelist`,
-        entry,
-        actor,
-        now,
-      );
-      await this.audit(trx, serviceName, 'twoFAWhitelist.remove', actor, entry, task.taskId);
-      return task;
+      return this.record(trx, serviceName, WHITELIST_TASKS.remove, `Remove ${network} from the 2FA whitelist`, entry, actor);
     });
   }
 
@@ -124,66 +111,58 @@ export class WhitelistService {
       const entry = await repo.lockEntry(trx, serviceName, id);
       if (!entry || entry.state === 'removed') throw whitelistNotFound(id);
       if (entry.state === 'removing') throw badRequest(`The 2FA whitelist entry ${id} is being removed and cannot be changed`);
-      const now = this.clock.now();
-      if (input.description !== undefined) await repo.updateEntry(trx, id, { description: input.description, now });
+      if (input.description !== undefined)
+        await repo.updateEntry(trx, id, { description: input.description, now: this.clock.now() });
       const network = `${entry.ip}/${entry.cidr_netmask}`;
-      const task = await this.task(
+      return this.record(
         trx,
         serviceName,
         WHITELIST_TASKS.change,
         `Change the properties of ${network} in the 2FA whitelist`,
         entry,
         actor,
-        now,
+        { auditData: { description: { from: entry.description, to: input.description ?? entry.description } } },
       );
-      await this.audit(trx, serviceName, 'twoFAWhitelist.changeProperties', actor, entry, task.taskId, {
-        description: { from: entry.description, to: input.description ?? entry.description },
-      });
-      return task;
     });
   }
 
-  private async task(
+  private async record(
     trx: Transaction<Database>,
     serviceName: string,
     name: string,
     description: string,
     entry: WhitelistRow,
     actor: Actor,
-    now: Date,
+    extra: { approval?: ChangeRecord['approval']; auditData?: Record<string, unknown> } = {},
   ): Promise<TaskDto> {
-    const row = await insertTask(trx, {
+    const network = `${entry.ip}/${entry.cidr_netmask}`;
+    const { task } = await recordChange(trx, this.box, this.clock.now(), {
       serviceName,
-      name,
-      type: 'twoFAWhitelist',
-      description,
-      createdBy: actor.login,
-      createdFrom: 'api',
-      executionDate: now,
-      network: `${entry.ip}/${entry.cidr_netmask}`,
-      payload: { whitelistId: entry.id },
+      task: {
+        name,
+        type: 'twoFAWhitelist',
+        description,
+        createdBy: actor.login,
+        createdFrom: 'api',
+        network,
+        payload: { whitelistId: entry.id },
+      },
+      audit: {
+        type: AUDIT_TYPES[name]!,
+        actor,
+        data: { whitelistId: entry.id, network, ...extra.auditData },
+      },
+      ...(extra.approval ? { approval: extra.approval } : {}),
     });
-    return toTaskDto(row);
-  }
-
-  private audit(
-    trx: Transaction<Database>,
-    serviceName: string,
-    type: string,
-    actor: Actor,
-    entry: WhitelistRow,
-    taskId: number,
-    extra: Record<string, unknown> = {},
-  ) {
-    return recordAudit(trx, {
-      serviceName,
-      type,
-      actor: actor.login,
-      ip: actor.ip,
-      data: { whitelistId: entry.id, network: `${entry.ip}/${entry.cidr_netmask}`, taskId, ...extra },
-    });
+    return toTaskDto(task);
   }
 }
+
+const AUDIT_TYPES: Record<string, string> = {
+  [WHITELIST_TASKS.add]: 'twoFAWhitelist.add',
+  [WHITELIST_TASKS.remove]: 'twoFAWhitelist.remove',
+  [WHITELIST_TASKS.change]: 'twoFAWhitelist.changeProperties',
+};
 
 function duplicate(network: string, id?: number) {
   const which = id === undefined ? '' : ` (id ${id})`;

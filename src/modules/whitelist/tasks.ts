@@ -18,6 +18,9 @@ export const whitelistTaskHandlers: Array<[string, TaskHandler]> = [
         void (await updateEntry(trx, entryId(task.payload), { state: 'enabled', now }, ['enabling', 'error'])),
       onError: async (trx, task, { now }) =>
         void (await updateEntry(trx, entryId(task.payload), { state: 'error', now }, ['enabling'])),
+      // Never validated: the entry never bypassed anything, and goes.
+      onCancel: async (trx, task, { now }) =>
+        void (await updateEntry(trx, entryId(task.payload), { state: 'removed', now }, ['enabling'])),
     },
   ],
   [

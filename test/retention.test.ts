@@ -1,0 +1,126 @@
+import t from 'tap';
+import { sql } from 'kysely';
+import { MAX_PENDING_CREDENTIALS } from '../src/auth/service.js';
+import { RETENTION } from '../src/modules/retention/service.js';
+import { buildTestApp } from './helpers/app.js';
+
+// What unauthenticated or routine traffic leaves behind is purged by the worker (issue 7, item 14): lockout counters,
+// consumer keys never validated, sent messages, enrollment offers, reset codes, ended sessions.
+const ctx = await buildTestApp(t);
+const db = ctx.handle.db;
+const DAY = 24 * 3600_000;
+const ago = (ms: number) => new Date(ctx.clock.now().getTime() - ms);
+const svc = await ctx.newService('pcc-retention', 'keeper');
+const { applicationKey } = await ctx.app.services.auth.createApplication('keeper');
+const app = await db
+  .selectFrom('application')
+  .select('application_id')
+  .where('application_key', '=', applicationKey)
+  .executeTakeFirstOrThrow();
+
+const keys = async (prefix: string) =>
+  (await db.selectFrom('auth_failure').select('key').where('key', 'like', `${prefix}%`).orderBy('key').execute()).map(
+    (r) => r.key,
+  );
+
+t.test('the worker purges failure counters nobody is locked by and nobody failed on for 30 days', async (t) => {
+  await db
+    .insertInto('auth_failure')
+    .values([
+      { key: 'r1:idle', failures: 3, last_failure_at: ago(RETENTION.authFailureIdleMs + 1000), locked_until: null },
+      { key: 'r1:recent', failures: 3, last_failure_at: ago(DAY), locked_until: null },
+      { key: 'r1:locked', failures: 100, last_failure_at: ago(RETENTION.authFailureIdleMs + 1000), locked_until: ago(-DAY) },
+      { key: 'r1:refunded', failures: 0, last_failure_at: ago(DAY + 1000), locked_until: null },
+    ])
+    .execute();
+  await ctx.worker.drain();
+  t.strictSame(await keys('r1:'), ['r1:locked', 'r1:recent']);
+});
+
+t.test('consumer keys never validated go a week after their validation window', async (t) => {
+  const insert = (hash: string, expires: Date, state: 'pendingValidation' | 'validated') =>
+    db
+      .insertInto('credential')
+      .values({
+        application_id: app.application_id,
+        account_id: null,
+        consumer_key_hash: Buffer.from(hash),
+        validation_token_hash: null,
+        state,
+        rules: JSON.stringify([{ method: 'GET', path: '/*' }]),
+        allowed_ips: null,
+        redirection: null,
+        validation_expires_at: expires,
+      })
+      .execute();
+  await insert('old-pending', ago(RETENTION.pendingCredentialMs + 1000), 'pendingValidation');
+  await insert('new-pending', ago(DAY), 'pendingValidation');
+  await insert('old-validated', ago(RETENTION.pendingCredentialMs + 1000), 'validated');
+  await ctx.app.services.retention.purge();
+  const left = await db
+    .selectFrom('credential')
+    .select('consumer_key_hash')
+    .where('application_id', '=', app.application_id)
+    .execute();
+  t.strictSame(left.map((r) => Buffer.from(r.consumer_key_hash).toString()).sort(), ['new-pending', 'old-validated']);
+});
+
+t.test('sent and given-up messages go after 30 days; queued ones stay', async (t) => {
+  const insert = (recipient: string, state: 'sent' | 'failed' | 'pending', created: Date) =>
+    db
+      .insertInto('outbox')
+      .values({
+        service_name: svc,
+        channel: 'sms',
+        recipient,
+        body_ciphertext: null,
+        operation_id: null,
+        state,
+        next_attempt_at: created,
+        created_at: created,
+        locked_by: null,
+        locked_until: null,
+        sent_at: null,
+        last_error: null,
+      })
+      .execute();
+  await insert('+1.old-sent', 'sent', ago(RETENTION.outboxMs + 1000));
+  await insert('+1.old-failed', 'failed', ago(RETENTION.outboxMs + 1000));
+  await insert('+1.old-pending', 'pending', ago(RETENTION.outboxMs + 1000));
+  await insert('+1.new-sent', 'sent', ago(DAY));
+  await ctx.app.services.retention.purge();
+  const left = await db.selectFrom('outbox').select('recipient').where('service_name', '=', svc).orderBy('recipient').execute();
+  t.strictSame(
+    left.map((r) => r.recipient),
+    ['+1.new-sent', '+1.old-pending'],
+  );
+});
+
+t.test('the worker purges at most once per interval on an instance', async (t) => {
+  const service = ctx.app.services.retention;
+  ctx.clock.advance(RETENTION.intervalMs);
+  t.ok(await service.purgeIfDue(), 'due');
+  t.equal(await service.purgeIfDue(), undefined, 'not again at once');
+  ctx.clock.advance(RETENTION.intervalMs);
+  t.ok(await service.purgeIfDue(), 'due again after the interval');
+});
+
+t.test('an application may have at most 1000 consumer keys waiting for validation', async (t) => {
+  const { applicationKey: key } = await ctx.app.services.auth.createApplication('keeper', 'flood');
+  const flood = await db
+    .selectFrom('application')
+    .select('application_id')
+    .where('application_key', '=', key)
+    .executeTakeFirstOrThrow();
+  await sql`INSERT INTO credential (application_id, consumer_key_hash, state, rules, validation_expires_at)
+            SELECT ${flood.application_id}, decode(md5(g::text), 'hex'), 'pendingValidation', '[]'::jsonb, ${ago(-DAY)}::timestamptz
+            FROM generate_series(1, ${MAX_PENDING_CREDENTIALS}) g`.execute(db);
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/1.0/auth/credential',
+    headers: { 'x-ovh-application': key },
+    payload: { accessRules: [{ method: 'GET', path: '/*' }] },
+  });
+  t.equal(res.statusCode, 429);
+  t.match(res.json(), { class: 'Client::TooManyRequests', message: /1000 consumer keys waiting/ });
+});
