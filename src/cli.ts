@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { VALIDITIES, type Validity } from './auth/service.js';
+import { VALIDITIES, type Validity } from './features/ovh-auth/service.js';
 import { buildServices, type AppServices } from './composition.js';
 import { systemClock } from './clock.js';
 import { loadConfig, type Config } from './config.js';
@@ -12,12 +12,7 @@ import { openMigratedDatabase, secretBoxFor } from './runtime.js';
 import { newMasterKeyText } from './security/secret-box.js';
 import { randomAlphanumeric } from './security/tokens.js';
 import { writeDevCert } from './dev-cert.js';
-import { rotateKeys } from './modules/keys/rotate.js';
-import { findUserByName } from './modules/users/repository.js';
-import { lockKeys } from './security/lockout.js';
-import { canonicalIp } from './security/addresses.js';
-import { recordAudit } from './modules/audit/repository.js';
-import { notFound } from './http/errors.js';
+import { rotateKeys } from './features/keys/repository.js';
 
 const USAGE = `Usage: npm run cli -- <command>
 
@@ -57,6 +52,9 @@ type Command =
   { needsDb: false; run: (args: string[]) => Promise<unknown> } | { needsDb?: true; run: (ctx: Ctx) => Promise<unknown> };
 
 class UsageError extends Error {}
+
+/** Who the audit log names for a CLI command. */
+const OPERATOR = { login: 'operator', ip: null };
 
 const parse = <T extends Record<string, { type: 'string' | 'boolean' }>>(args: string[], options: T) =>
   parseArgs({ args, allowPositionals: true, options, strict: true });
@@ -140,42 +138,17 @@ const commands: Record<string, Command> = {
     },
   },
   'user unlock': {
-    run: async ({ args, handle, app }) => {
+    run: async ({ args, app }) => {
       const [serviceName, userName] = parse(args, {}).positionals;
       if (!serviceName || !userName) throw new UsageError('user unlock needs <serviceName> <userName>');
-      const user = await findUserByName(handle.db, serviceName, userName);
-      if (!user) throw notFound(`User ${userName} does not exist on ${serviceName}`);
-      const unlocked = await app.lockout.clear(lockKeys.user(serviceName, user.name));
-      await handle.db.transaction().execute((trx) =>
-        recordAudit(trx, {
-          serviceName,
-          type: 'lockout.cleared',
-          actor: 'operator',
-          ip: null,
-          userId: user.user_id,
-          data: { key: 'user', unlocked },
-        }),
-      );
-      return { serviceName, user: user.name, unlocked };
+      return app.secure.unlockUser(serviceName, userName, OPERATOR);
     },
   },
   'ip unlock': {
-    run: async ({ args, handle, app }) => {
+    run: async ({ args, app }) => {
       const [text] = parse(args, {}).positionals;
-      const ip = text === undefined ? undefined : canonicalIp(text);
-      if (!ip) throw new UsageError('ip unlock needs an IPv4 or IPv6 <address>');
-      const key = lockKeys.network(ip);
-      const unlocked = await app.lockout.clear(key);
-      await handle.db.transaction().execute((trx) =>
-        recordAudit(trx, {
-          serviceName: null,
-          type: 'lockout.cleared',
-          actor: 'operator',
-          ip,
-          data: { key: key.key, unlocked },
-        }),
-      );
-      return { ip, key: key.key, unlocked };
+      if (!text) throw new UsageError('ip unlock needs an IPv4 or IPv6 <address>');
+      return app.secure.unlockAddress(text, OPERATOR);
     },
   },
   'operation approve': {

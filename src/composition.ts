@@ -1,26 +1,29 @@
 import type { Kysely } from 'kysely';
-import { AuthService } from './auth/service.js';
+import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import { publicUrlOf, trustedProxyEntries, type Config } from './config.js';
-import { proxyNetworks } from './modules/whitelist/ip-block.js';
-import type { Database } from './db/types.js';
-import { AllowedNetworkService } from './modules/allowed-network/service.js';
-import { AuditService } from './modules/audit/service.js';
-import { OperationService } from './modules/operations/service.js';
-import { ServicesService } from './modules/services/service.js';
-import { TaskService } from './modules/tasks/service.js';
-import { UsersService } from './modules/users/service.js';
-import { WhitelistService } from './modules/whitelist/service.js';
-import { SecureService } from './secure/service.js';
-import { Lockout } from './security/lockout.js';
-import { RetentionService } from './modules/retention/service.js';
-import type { SecretBox } from './security/secret-box.js';
-import { taskHandlers } from './tasks/registry.js';
-import { TaskWorker } from './tasks/worker.js';
+import type { TaskHandlers } from './core/task-handler.js';
 import type { DatabaseHandle } from './db/database.js';
+import type { Database } from './db/types.js';
+import { AllowedNetworkService } from './features/allowed-network/service.js';
+import { AuditService } from './features/audit/service.js';
+import { OperationService } from './features/operations/service.js';
+import { AuthService } from './features/ovh-auth/service.js';
+import { RetentionService } from './features/retention/service.js';
+import { SecureService } from './features/secure/service.js';
+import { ServicesService } from './features/services/service.js';
+import { ChangeRecorderService } from './features/tasks/record-change.js';
+import { TaskService } from './features/tasks/service.js';
+import { tokenRecipients } from './features/users/recipients.js';
+import { UsersService } from './features/users/service.js';
+import { WhitelistService } from './features/whitelist/service.js';
 import { OutboxDrainer } from './notify/outbox.js';
 import type { Sender } from './notify/senders.js';
-import type { Logger } from 'pino';
+import { proxyNetworks } from './security/ip-block.js';
+import { Lockout } from './security/lockout.js';
+import type { SecretBox } from './security/secret-box.js';
+import { taskHandlers } from './worker/registry.js';
+import { TaskWorker } from './worker/worker.js';
 
 /** Every service of the app, built once from the same parts for the server, the CLI and the tests. */
 export interface AppServices {
@@ -35,6 +38,8 @@ export interface AppServices {
   allowedNetworks: AllowedNetworkService;
   lockout: Lockout;
   retention: RetentionService;
+  /** The handlers of every task name, handed what they reach in other features. */
+  handlers: TaskHandlers;
 }
 
 export interface ServiceDeps {
@@ -44,49 +49,73 @@ export interface ServiceDeps {
   config: Config;
 }
 
-/** The composition root: the one place that knows every feature and hands each the parts it needs. */
+/**
+ * The composition root: the one place that knows every feature, and hands each the others it needs through their
+ * interfaces (a feature imports no other feature's code). The order below is the order of their dependencies; the
+ * one late binding (a task's cancel calls its handler, whose features come later) goes through a closure.
+ */
 export function buildServices({ db, box, clock, config }: ServiceDeps): AppServices {
-  const handlers = taskHandlers();
+  const audit = new AuditService(db);
   const lockout = new Lockout(db, clock);
-  const operations = new OperationService(db, box, clock, async (trx, task, now) =>
-    handlers.get(task.name)?.onCancel?.(trx, task, { now }),
-  );
+  let handlers: TaskHandlers = new Map();
+  const tasks = new TaskService(db, clock, async (trx, task, now) => handlers.get(task.name)?.onCancel?.(trx, task, { now }));
+  const operations = new OperationService(db, box, clock, audit, tasks);
+  const changes = new ChangeRecorderService(box, clock, operations, tokenRecipients, audit);
+  const users = new UsersService(db, changes, audit, operations);
   const proxies = proxyNetworks(trustedProxyEntries(config.TRUSTED_PROXIES));
-  const allowedNetworks = new AllowedNetworkService(db, clock, box, proxies);
-  const users = new UsersService(db, box, clock, operations);
-  return {
+  const allowedNetworks = new AllowedNetworkService(db, clock, changes, proxies);
+  const services = new ServicesService(db, publicUrlOf(config), changes);
+  const whitelist = new WhitelistService(
+    db,
+    clock,
+    {
+      maxEntries: config.WHITELIST_MAX_ENTRIES,
+      minPrefixV4: config.WHITELIST_MIN_PREFIX_V4,
+      minPrefixV6: config.WHITELIST_MIN_PREFIX_V6,
+      forbidden: proxies,
+    },
+    changes,
+  );
+  const secure = new SecureService({
+    db,
+    box,
+    clock,
+    lockout,
+    audit,
     users,
     operations,
-    lockout,
     allowedNetworks,
+    whitelist,
+    services,
+    tasks,
+  });
+  handlers = taskHandlers({ approvals: operations, sessions: secure, audit });
+  const auth = new AuthService(
+    db,
+    box,
+    clock,
+    {
+      timeWindowSeconds: config.AUTH_TIME_WINDOW_SECONDS,
+      oauthTokenTtlSeconds: config.OAUTH2_TOKEN_TTL_SECONDS,
+      credentialValidationSeconds: config.CREDENTIAL_VALIDATION_SECONDS,
+      publicUrl: config.PUBLIC_URL,
+    },
+    lockout,
+    audit,
+  );
+  return {
+    audit,
+    lockout,
+    tasks,
+    operations,
+    users,
+    allowedNetworks,
+    services,
+    whitelist,
+    secure,
+    auth,
+    handlers,
     retention: new RetentionService(db, clock),
-    audit: new AuditService(db),
-    secure: new SecureService(db, box, clock, lockout, users, operations, allowedNetworks),
-    services: new ServicesService(db, publicUrlOf(config), box),
-    whitelist: new WhitelistService(
-      db,
-      clock,
-      {
-        maxEntries: config.WHITELIST_MAX_ENTRIES,
-        minPrefixV4: config.WHITELIST_MIN_PREFIX_V4,
-        minPrefixV6: config.WHITELIST_MIN_PREFIX_V6,
-        forbidden: proxies,
-      },
-      box,
-    ),
-    tasks: new TaskService(db, clock),
-    auth: new AuthService(
-      db,
-      box,
-      clock,
-      {
-        timeWindowSeconds: config.AUTH_TIME_WINDOW_SECONDS,
-        oauthTokenTtlSeconds: config.OAUTH2_TOKEN_TTL_SECONDS,
-        credentialValidationSeconds: config.CREDENTIAL_VALIDATION_SECONDS,
-        publicUrl: config.PUBLIC_URL,
-      },
-      lockout,
-    ),
   };
 }
 
@@ -110,14 +139,14 @@ export function buildWorker({ handle, services, box, clock, config, log, workerI
   const outbox = sender ? new OutboxDrainer(handle.db, box, sender, log, workerId) : undefined;
   return new TaskWorker({
     handle,
-    handlers: taskHandlers(),
+    handlers: services.handlers,
     clock,
     box,
     workerId,
     log,
     housekeeping: async () => {
       await services.operations.expireDue();
-      await services.operations.purgeUsedTotpSteps();
+      await services.secure.purgeUsedTotpSteps();
       const purged = await services.retention.purgeIfDue();
       if (purged && Object.values(purged).some((n) => n > 0)) log.info({ purged }, 'retention: stale rows purged');
       await outbox?.drain(() => clock.now());

@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely';
-import type { AuthService } from './auth/service.js';
+import type { AuthService } from './features/ovh-auth/service.js';
 import type { Database } from './db/types.js';
-import { countAccounts } from './auth/repository.js';
-import type { ServicesService } from './modules/services/service.js';
+import { countAccounts } from './features/ovh-auth/repository.js';
+import type { ServicesService } from './features/services/service.js';
 import { randomAlphanumeric } from './security/tokens.js';
 
 export interface DemoSeed {

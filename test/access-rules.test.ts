@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
-import { RULE_PATH_PATTERN, isGranted } from '../src/auth/access-rules.js';
-import { apiPathOf } from '../src/auth/authenticate.js';
+import { RULE_PATH_PATTERN, isGranted } from '../src/features/ovh-auth/access-rules.js';
+import { apiPathOf } from '../src/features/ovh-auth/authenticate.js';
 import type { AccessRule } from '../src/db/types.js';
 
 const GET = (path: string): AccessRule => ({ method: 'GET', path });

@@ -110,12 +110,11 @@ t.test('the official node client works unmodified over HTTPS', async (t) => {
   });
 
   // The worker (started by the server process; here run by hand) applies the task.
-  const { TaskWorker } = await import('../src/tasks/worker.js');
-  const { taskHandlers } = await import('../src/tasks/registry.js');
+  const { TaskWorker } = await import('../src/worker/worker.js');
   const pino = (await import('pino')).default;
   const worker = new TaskWorker({
     handle,
-    handlers: taskHandlers(),
+    handlers: app.services.handlers,
     clock: systemClock,
     log: pino({ level: 'silent' }),
     leaseSeconds: 60,

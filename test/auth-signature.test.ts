@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { sql } from 'kysely';
 import type { AccessRule } from '../src/db/types.js';
-import { candidateUrls, ovhSignature, signatureMatches } from '../src/auth/signature.js';
+import { candidateUrls, ovhSignature, signatureMatches } from '../src/features/ovh-auth/signature.js';
 import { buildTestApp } from './helpers/app.js';
 import { recordQueries, verb } from './helpers/query-log.js';
 import {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import t, { type Test } from 'tap';
-import type { Validity } from '../src/auth/service.js';
+import type { Validity } from '../src/features/ovh-auth/service.js';
 import type { AccessRule } from '../src/db/types.js';
 import { buildTestApp } from './helpers/app.js';
 import { authErrorBody, callSigned, type OvhKeys } from './helpers/ovh-sign.js';

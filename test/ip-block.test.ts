@@ -1,5 +1,5 @@
 import t from 'tap';
-import { parseIpBlock } from '../src/modules/whitelist/ip-block.js';
+import { parseIpBlock } from '../src/security/ip-block.js';
 
 const limits = { minPrefixV4: 8, minPrefixV6: 32 };
 const parse = (input: string) => parseIpBlock(input, limits);

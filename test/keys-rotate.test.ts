@@ -6,7 +6,7 @@ import { openDatabase } from '../src/db/database.js';
 import { engine } from './helpers/db.js';
 import { freshIp, freshPassword, secureKit } from './helpers/secure.js';
 import { SecretBox } from '../src/security/secret-box.js';
-import { rotateKeys } from '../src/modules/keys/rotate.js';
+import { rotateKeys } from '../src/features/keys/repository.js';
 import { contexts } from '../src/security/contexts.js';
 import { buildTestApp } from './helpers/app.js';
 

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { sql } from 'kysely';
-import { MAX_PENDING_CREDENTIALS } from '../src/auth/service.js';
-import { RETENTION } from '../src/modules/retention/service.js';
+import { MAX_PENDING_CREDENTIALS } from '../src/features/ovh-auth/service.js';
+import { RETENTION } from '../src/features/retention/service.js';
 import { buildTestApp } from './helpers/app.js';
 
 // What unauthenticated or routine traffic leaves behind is purged by the worker (issue 7, item 14): lockout counters,

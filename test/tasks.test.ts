@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { TaskState } from '../src/db/types.js';
-import { insertTask } from '../src/modules/tasks/repository.js';
-import { TaskWorker } from '../src/tasks/worker.js';
+import { insertTask } from '../src/features/tasks/repository.js';
+import { TaskWorker } from '../src/worker/worker.js';
 import { buildTestApp, silentLog } from './helpers/app.js';
 import { OVH_DATE, addEntryOk, assertOvhError, getEntry, getTask, ovhDate, taskUrl, whitelistUrl } from './helpers/api.js';
 

@@ -1,8 +1,7 @@
 import t from 'tap';
-import { insertTask } from '../src/modules/tasks/repository.js';
-import type { TaskHandler } from '../src/tasks/handlers.js';
-import { taskHandlers } from '../src/tasks/registry.js';
-import { TaskWorker } from '../src/tasks/worker.js';
+import { insertTask } from '../src/features/tasks/repository.js';
+import type { TaskHandler } from '../src/core/task-handler.js';
+import { TaskWorker } from '../src/worker/worker.js';
 import { buildTestApp, silentLog } from './helpers/app.js';
 import { addEntryOk, getTask } from './helpers/api.js';
 
@@ -135,7 +134,7 @@ t.test('a task whose error hook fails still ends in error, and the worker goes o
   };
   const worker = new TaskWorker({
     handle: ctx.handle,
-    handlers: new Map([...taskHandlers(), ['explode', explode]]),
+    handlers: new Map([...ctx.app.services.handlers, ['explode', explode]]),
     clock: ctx.clock,
     log: silentLog,
     leaseSeconds: LEASE_SECONDS,

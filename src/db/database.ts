@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { PGliteDialect } from './pglite-dialect.js';
@@ -14,6 +14,8 @@ export type Db = Kysely<Database>;
 export interface DatabaseHandle {
   readonly db: Db;
   readonly kind: 'pg' | 'pglite';
+  /** Resolves when the database answers a trivial query (readiness). */
+  ping(): Promise<void>;
   /** Calls `onNotify` for each NOTIFY on `channel` until the returned function is called. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
@@ -39,6 +41,8 @@ const types = {
     oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
+const ping = async (db: Db): Promise<void> => void (await sql`select 1`.execute(db));
+
 export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
   return options.databaseUrl ? openPostgres(options.databaseUrl, options) : openPglite(options);
 }
@@ -60,6 +64,7 @@ function openPostgres(url: string, options: DatabaseOptions): DatabaseHandle {
   return {
     db,
     kind: 'pg',
+    ping: () => ping(db),
     async listen(channel, onNotify) {
       // A dedicated connection: LISTEN must stay on one session. It reconnects after a failure; the worker's
       // polling covers notifications lost meanwhile.
@@ -124,6 +129,7 @@ async function openPglite(options: DatabaseOptions): Promise<DatabaseHandle> {
   return {
     db,
     kind: 'pglite',
+    ping: () => ping(db),
     async listen(channel, onNotify) {
       return pglite.listen(channel, onNotify);
     },

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { OvhAuthError } from '../auth/errors.js';
+import { OvhAuthError } from './ovh-auth-error.js';
 import { ApiError, type OvhErrorClass } from './errors.js';
 
 type ValidationIssue = NonNullable<FastifyError['validation']>[number];

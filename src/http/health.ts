@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import { Type } from '@sinclair/typebox';
 import type { DatabaseHandle } from '../db/database.js';
 import type { App } from './types.js';
@@ -16,7 +15,7 @@ export async function healthRoutes(app: App, { handle }: { handle: DatabaseHandl
     { schema: { tags: ['operations'], summary: 'Readiness: the database answers', response: { 200: Status, 503: Status } } },
     async (_request, reply) => {
       try {
-        await withTimeout(sql`select 1`.execute(handle.db), 1000);
+        await withTimeout(handle.ping(), 1000);
         return { status: 'ok' };
       } catch (err) {
         app.log.warn({ err }, 'readiness check failed');

@@ -1,4 +1,5 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import type {
   FastifyBaseLogger,
   FastifyInstance,
@@ -27,6 +28,9 @@ export interface Principal {
   /** A route open without authentication (`/auth/time`): no account at all. */
   anonymous?: boolean;
 }
+
+/** Decides who calls the API, or throws the OVH authentication error. Runs once per request, before any route. */
+export type Authenticate = (request: FastifyRequest) => Promise<Principal>;
 
 declare module 'fastify' {
   interface FastifyRequest {

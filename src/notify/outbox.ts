@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Database } from '../db/types.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { Sender } from './senders.js';
+import * as repo from './outbox-repository.js';
 
 const MAX_ATTEMPTS = 8;
 
@@ -17,22 +18,14 @@ export interface NewMessage {
 
 /** Queues a message in the caller's transaction: it leaves only if the change that wants it commits. */
 export async function enqueueMessage(trx: Transaction<Database>, box: SecretBox, message: NewMessage, now: Date): Promise<void> {
-  await trx
-    .insertInto('outbox')
-    .values({
-      service_name: message.serviceName,
-      channel: message.channel,
-      recipient: message.recipient,
-      body_ciphertext: box.seal(message.body, contexts.outboxBody(message.recipient, message.operationId)),
-      operation_id: message.operationId,
-      next_attempt_at: now,
-      created_at: now,
-      locked_by: null,
-      locked_until: null,
-      sent_at: null,
-      last_error: null,
-    })
-    .execute();
+  const bodyCiphertext = box.seal(message.body, contexts.outboxBody(message.recipient, message.operationId));
+  await repo.insertMessage(trx, { ...message, bodyCiphertext }, now);
+}
+
+/** How many SMS each number received in the last 24 hours: an SMS costs money and an attacker may repeat requests. */
+export async function smsSentToday(trx: Transaction<Database>, recipients: string[], now: Date): Promise<Map<string, number>> {
+  const rows = await repo.smsCountsSince(trx, recipients, new Date(now.getTime() - 24 * 3600_000));
+  return new Map(rows.map((r) => [r.recipient, Number(r.n)]));
 }
 
 /**
@@ -53,31 +46,7 @@ export class OutboxDrainer {
     let sent = 0;
     for (let i = 0; i < limit; i++) {
       const at = now();
-      const row = await this.db
-        .updateTable('outbox')
-        .set((eb) => ({
-          state: 'sending',
-          locked_by: this.workerId,
-          locked_until: new Date(at.getTime() + 60_000),
-          attempts: eb('attempts', '+', 1),
-        }))
-        .where('id', '=', (eb) =>
-          eb
-            .selectFrom('outbox')
-            .select('id')
-            .where((w) =>
-              w.or([
-                w.and([w('state', '=', 'pending'), w('next_attempt_at', '<=', at)]),
-                w.and([w('state', '=', 'sending'), w('locked_until', '<', at)]),
-              ]),
-            )
-            .orderBy('next_attempt_at')
-            .limit(1)
-            .forUpdate()
-            .skipLocked(),
-        )
-        .returningAll()
-        .executeTakeFirst();
+      const row = await repo.claimDueMessage(this.db, this.workerId, at, new Date(at.getTime() + 60_000));
       if (!row) break;
       const log = this.log.child({
         outboxId: row.id,
@@ -89,29 +58,19 @@ export class OutboxDrainer {
         if (!row.body_ciphertext) throw new Error('message has no body');
         const body = this.box.open(row.body_ciphertext, contexts.outboxBody(row.recipient, row.operation_id));
         await this.sender.send({ channel: row.channel, to: row.recipient, body, operationId: row.operation_id });
-        await this.db
-          .updateTable('outbox')
-          .set({ state: 'sent', sent_at: now(), body_ciphertext: null, locked_by: null, locked_until: null, last_error: null })
-          .where('id', '=', row.id)
-          .execute();
+        await repo.markSent(this.db, row.id, now());
         log.info({ sender: this.sender.name }, 'message sent');
         sent++;
       } catch (err) {
         const giveUp = row.attempts >= MAX_ATTEMPTS;
         const delayMs = Math.min(2 ** row.attempts * 5_000, 15 * 60_000);
-        await this.db
-          .updateTable('outbox')
-          .set({
-            state: giveUp ? 'failed' : 'pending',
-            next_attempt_at: new Date(now().getTime() + delayMs),
-            // nothing secret stays once the message is given up
-            body_ciphertext: giveUp ? null : row.body_ciphertext,
-            locked_by: null,
-            locked_until: null,
-            last_error: (err instanceof Error ? err.message : String(err)).slice(0, 500),
-          })
-          .where('id', '=', row.id)
-          .execute();
+        // nothing secret stays once the message is given up
+        await repo.markFailed(this.db, row.id, {
+          giveUp,
+          nextAttemptAt: new Date(now().getTime() + delayMs),
+          bodyCiphertext: row.body_ciphertext,
+          error: (err instanceof Error ? err.message : String(err)).slice(0, 500),
+        });
         log.warn({ err, giveUp }, 'message not sent');
       }
     }

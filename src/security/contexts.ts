@@ -21,3 +21,11 @@ export const contexts = {
   /** Keyed-hash input of a "password lost" reset code. */
   resetCode: (userId: number, code: string) => `reset:${userId}:${code}`,
 } as const;
+
+/** The context the task's sealed change was made under: its task id, or the user and task name before that. */
+export function pendingChangeContext(task: { task_id: number; name: string; payload: Record<string, unknown> }): string {
+  if (task.payload.changeBinding === 'task') return contexts.pendingChange(task.task_id);
+  const userId = task.payload.userId;
+  if (typeof userId !== 'number') throw new Error('task payload has no userId');
+  return contexts.legacyPendingChange(userId, task.name);
+}

@@ -1,7 +1,8 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/types.js';
 import { clientNetworkKey } from './addresses.js';
+import * as repo from './lockout-repository.js';
 
 /** How one kind of key counts failures. */
 export interface LockPolicy {
@@ -102,25 +103,19 @@ export class Lockout {
     if (sorted.length === 0) return { admitted: true, locksOnFailure: [] };
     const now = this.clock.now();
     return this.db.transaction().execute(async (trx) => {
-      // The upsert locks each row (in key order, so two attempts never wait on each other crosswise) until commit.
-      const rows = await trx
-        .insertInto('auth_failure')
-        .values(sorted.map((k) => ({ key: k.key, failures: 0, last_failure_at: now, locked_until: null })))
-        .onConflict((oc) => oc.column('key').doUpdateSet({ key: (eb) => eb.ref('excluded.key') }))
-        .returning(['key', 'failures', 'last_failure_at', 'locked_until'])
-        .execute();
+      // In key order, so that two attempts never wait on each other crosswise.
+      const rows = await repo.lockCounters(
+        trx,
+        sorted.map((k) => k.key),
+        now,
+      );
       const byKey = new Map(rows.map((r) => [r.key, r]));
       const locked = rows.filter((r) => r.locked_until !== null && r.locked_until > now);
       if (locked.length > 0) {
-        await trx
-          .updateTable('auth_failure')
-          .set((eb) => ({ refused: eb('refused', '+', 1) }))
-          .where(
-            'key',
-            'in',
-            locked.map((r) => r.key),
-          )
-          .execute();
+        await repo.countRefused(
+          trx,
+          locked.map((r) => r.key),
+        );
         const waitMs = Math.max(...locked.map((r) => r.locked_until!.getTime() - now.getTime()));
         return { admitted: false as const, waitMs, lockedKeys: locked.map((r) => r.key) };
       }
@@ -130,14 +125,7 @@ export class Lockout {
         const failures = (forgotten ? 0 : row.failures) + 1;
         return { ...k, failures, lockedUntil: lockUntil(k.policy, failures, now) };
       });
-      await trx.executeQuery(
-        sql`UPDATE auth_failure AS f
-            SET failures = v.failures, last_failure_at = ${now}, locked_until = v.locked_until
-            FROM (VALUES ${sql.join(
-              next.map((n) => sql`(${n.key}, ${n.failures}::integer, ${n.lockedUntil}::timestamptz)`),
-            )}) AS v(key, failures, locked_until)
-            WHERE f.key = v.key`.compile(trx),
-      );
+      await repo.setCounters(trx, next, now);
       return {
         admitted: true as const,
         locksOnFailure: next
@@ -156,19 +144,9 @@ export class Lockout {
     const refund = keys.filter((k) => k.kind === 'network').map((k) => k.key);
     const ownLocks = new Map(admission.admitted ? admission.locksOnFailure.map((l) => [l.key, l.until]) : []);
     await this.db.transaction().execute(async (trx) => {
-      if (clear.length > 0) await trx.deleteFrom('auth_failure').where('key', 'in', clear).execute();
-      for (const key of refund) {
-        const own = ownLocks.get(key) ?? null;
-        await trx
-          .updateTable('auth_failure')
-          .set((eb) => ({
-            failures: sql<number>`greatest(${eb.ref('failures')} - 1, 0)`,
-            // Only the lock this attempt set: one set meanwhile by another attempt's failure stays.
-            locked_until: sql<Date | null>`CASE WHEN locked_until = ${own}::timestamptz THEN NULL ELSE locked_until END`,
-          }))
-          .where('key', '=', key)
-          .execute();
-      }
+      if (clear.length > 0) await repo.deleteCounters(trx, clear);
+      // Only the lock this attempt set: one set meanwhile by another attempt's failure stays.
+      for (const key of refund) await repo.refundFailure(trx, key, ownLocks.get(key) ?? null);
     });
   }
 
@@ -176,23 +154,17 @@ export class Lockout {
   async waitMs(keys: readonly LockKey[]): Promise<number> {
     if (keys.length === 0) return 0;
     const now = this.clock.now();
-    const rows = await this.db
-      .selectFrom('auth_failure')
-      .select('locked_until')
-      .where(
-        'key',
-        'in',
-        keys.map((k) => k.key),
-      )
-      .where('locked_until', '>', now)
-      .execute();
+    const rows = await repo.runningLocks(
+      this.db,
+      keys.map((k) => k.key),
+      now,
+    );
     return rows.reduce((max, r) => Math.max(max, r.locked_until!.getTime() - now.getTime()), 0);
   }
 
   /** Operator unlock: forgets a key's failures. Returns whether there was anything to forget. */
   async clear(key: LockKey): Promise<boolean> {
-    const result = await this.db.deleteFrom('auth_failure').where('key', '=', key.key).executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+    return (await repo.deleteCounters(this.db, [key.key])) > 0;
   }
 }
 

@@ -7,7 +7,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import type { DatabaseHandle } from '../../src/db/database.js';
 import type { App } from '../../src/http/types.js';
 import { buildWorker } from '../../src/composition.js';
-import type { TaskWorker } from '../../src/tasks/worker.js';
+import type { TaskWorker } from '../../src/worker/worker.js';
 import pino from 'pino';
 import { freshDatabase } from './db.js';
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { InjectOptions } from 'fastify';
 import type { AccessRule } from '../../src/db/types.js';
 import type { App } from '../../src/http/types.js';
-import type { Validity } from '../../src/auth/service.js';
+import type { Validity } from '../../src/features/ovh-auth/service.js';
 
 /**
  * OVH's signature, written here independently of src/auth/signature.ts:

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Test } from 'tap';
 import { webhookSender, type Sender } from '../../src/notify/senders.js';
 import { buildWorker } from '../../src/composition.js';
-import type { TaskWorker } from '../../src/tasks/worker.js';
+import type { TaskWorker } from '../../src/worker/worker.js';
 import { silentLog, type TestContext } from './app.js';
 
 /** One POST the webhook received, as the sender wrote it. */

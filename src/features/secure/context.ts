@@ -1,0 +1,45 @@
+import type { Kysely } from 'kysely';
+import type { Clock } from '../../clock.js';
+import type { Database, SessionScope, UserRow } from '../../db/types.js';
+import { ApiError } from '../../http/errors.js';
+import type { Lockout } from '../../security/lockout.js';
+import type { SecretBox } from '../../security/secret-box.js';
+import type { AllowedNetworksApi } from '../allowed-network/api.js';
+import type { AuditLog } from '../audit/api.js';
+import type { Operations } from '../operations/api.js';
+import type { ServicesApi } from '../services/api.js';
+import type { TasksApi } from '../tasks/api.js';
+import type { UsersApi } from '../users/api.js';
+import type { WhitelistApi } from '../whitelist/api.js';
+
+/** What the certified interface is handed: infrastructure, and the other features through their interfaces. */
+export interface SecureDeps {
+  db: Kysely<Database>;
+  box: SecretBox;
+  clock: Clock;
+  lockout: Lockout;
+  audit: AuditLog;
+  users: UsersApi;
+  operations: Operations;
+  allowedNetworks: AllowedNetworksApi;
+  whitelist: WhitelistApi;
+  services: ServicesApi;
+  tasks: TasksApi;
+}
+
+export interface SessionUser {
+  sessionId: number;
+  scope: SessionScope;
+  user: UserRow;
+}
+
+export const unauthorized = (message = 'Invalid login or password') => new ApiError(401, 'Client::Unauthorized', message);
+export const tooMany = (ms: number) =>
+  new ApiError(429, 'Client::TooManyRequests', `Too many failed attempts: retry in ${Math.ceil(ms / 1000)} s`);
+export const forbidden = (message: string) => new ApiError(403, 'Client::Forbidden', message);
+
+/** A login as typed: `alice` or `alice@pcc-1-2-3-4` (OVH's full login) for the service `pcc-1-2-3-4`. */
+export function userNameOf(login: string, serviceName: string): string {
+  const suffix = `@${serviceName}`;
+  return login.endsWith(suffix) ? login.slice(0, -suffix.length) : login;
+}

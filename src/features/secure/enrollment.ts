@@ -1,0 +1,99 @@
+import { toOvhDate } from '../../clock.js';
+import { invalidField } from '../../http/errors.js';
+import { contexts } from '../../security/contexts.js';
+import { attemptKeys, lockKeys } from '../../security/lockout.js';
+import { hashPassword } from '../../security/passwords.js';
+import { randomAlphanumeric } from '../../security/tokens.js';
+import { matchTotp, newTotpSecret, otpauthUri, qrCodeDataUri } from '../../security/totp.js';
+import { USER_TASKS } from '../users/api.js';
+import { tooMany, type SecureDeps, type SessionUser } from './context.js';
+import * as repo from './repository.js';
+
+const ENROLLMENT_TTL_MS = 10 * 60_000;
+
+/** The guide's "Password and 2FA Shared Secret": a new secret and its QR code, then the change, held for validation. */
+export class EnrollmentService {
+  constructor(private readonly deps: SecureDeps) {}
+
+  /** A new secret, its otpauth URI and QR code, valid 10 minutes. */
+  async start(serviceName: string, session: SessionUser) {
+    const { db, box, clock } = this.deps;
+    const secret = newTotpSecret();
+    const enrollmentId = randomAlphanumeric(24);
+    const now = clock.now();
+    const expiresAt = new Date(now.getTime() + ENROLLMENT_TTL_MS);
+    await db.transaction().execute((trx) =>
+      repo.replaceEnrollment(trx, {
+        enrollmentId,
+        serviceName,
+        userId: session.user.user_id,
+        secretCiphertext: box.seal(secret, contexts.enrollmentSecret(enrollmentId)),
+        now,
+        expiresAt,
+      }),
+    );
+    const uri = otpauthUri(secret, serviceName, session.user.name);
+    return { enrollmentId, secret, otpauthUri: uri, qrCode: await qrCodeDataUri(uri), expiresAt: toOvhDate(expiresAt) };
+  }
+
+  /**
+   * "Enter a new password, scan the QR code, confirm the obtained code": creates the task, waiting for operation
+   * validation, and sends the token. Nothing changes before validation.
+   */
+  async changeCredentials(
+    serviceName: string,
+    session: SessionUser,
+    input: { enrollmentId?: string | undefined; newPassword: string; code?: string | undefined },
+    ip: string,
+  ) {
+    const { db, box, clock, lockout, users, services } = this.deps;
+    const service = await services.find(serviceName);
+    const user = session.user;
+    await users.checkNewPassword(serviceName, user.user_id, input.newPassword, 'newPassword');
+    let totpSecret: string | undefined;
+    let step: number | undefined;
+    if (input.enrollmentId !== undefined) {
+      const enrollment = await repo.findEnrollment(db, input.enrollmentId);
+      if (!enrollment || enrollment.user_id !== user.user_id || enrollment.used_at || enrollment.expires_at <= clock.now()) {
+        throw invalidField('enrollmentId', 'is unknown, used or expired: start the enrollment again');
+      }
+      totpSecret = box.open(enrollment.secret_ciphertext, contexts.enrollmentSecret(enrollment.enrollment_id));
+      step = input.code ? await matchTotp(totpSecret, input.code, clock.now()) : undefined;
+      if (step === undefined) {
+        // A wrong enrollment code counts like a wrong login code: on the user, the pair and the network.
+        const admission = await lockout.admit(attemptKeys(lockKeys.user(serviceName, user.name), ip));
+        if (!admission.admitted) throw tooMany(admission.waitMs);
+        throw invalidField('code', 'does not match the new secret: check the time on your phone and type the current code');
+      }
+    } else if (service.two_fa_state === 'enabled' && !user.totp_secret_ciphertext) {
+      throw invalidField(
+        'enrollmentId',
+        'is required: 2FA is on for this service, set up your 2FA secret with your new password',
+      );
+    }
+    const passwordHash = await hashPassword(input.newPassword);
+    const name = totpSecret ? USER_TASKS.changeCredentials : USER_TASKS.changePassword;
+    return db.transaction().execute(async (trx) => {
+      if (input.enrollmentId !== undefined) {
+        if (!(await repo.useEnrollment(trx, input.enrollmentId, clock.now())))
+          throw invalidField('enrollmentId', 'was used already');
+        // The code that confirmed the new secret was accepted: it must not log in again (RFC 6238 §5.2).
+        if (step !== undefined) await repo.useTotpStep(trx, user.user_id, step, clock.now());
+      }
+      const task = await users.createTask(trx, {
+        serviceName,
+        user,
+        name,
+        description: totpSecret ? `Change the password and 2FA secret of ${user.name}` : `Change the password of ${user.name}`,
+        change: { passwordHash, ...(totpSecret ? { totpSecret } : {}), keepSessionId: session.sessionId },
+        actor: { login: user.name, ip },
+        requester: user,
+        // After "password lost", a user who had 2FA does not receive his own token: the other validators do.
+        tokenToRequester: session.scope === 'full' || !user.totp_secret_ciphertext,
+        forceValidation: true,
+        summary: totpSecret ? `new password and 2FA secret for ${user.name}` : `new password for ${user.name}`,
+      });
+      return { taskId: task.taskId, operationId: task.operationId! };
+    });
+  }
+}

@@ -1,0 +1,121 @@
+import { toOvhDate } from '../../clock.js';
+import type { SessionScope, UserRow } from '../../db/types.js';
+import { ApiError } from '../../http/errors.js';
+import { canonicalIp } from '../../security/addresses.js';
+import { contexts } from '../../security/contexts.js';
+import { attemptKeys, lockKeys, type Admission } from '../../security/lockout.js';
+import { verifyPassword } from '../../security/passwords.js';
+import { matchTotp } from '../../security/totp.js';
+import { isActiveUser } from '../users/api.js';
+import { tooMany, unauthorized, userNameOf, type SecureDeps } from './context.js';
+import type { PasswordResetService } from './password-reset.js';
+import * as repo from './repository.js';
+import type { SessionService } from './sessions.js';
+
+export interface LoginInput {
+  login: string;
+  password?: string | undefined;
+  token?: string | undefined;
+  resetToken?: string | undefined;
+}
+
+/** The login of the certified interface. */
+export class LoginService {
+  constructor(
+    private readonly deps: SecureDeps,
+    private readonly sessions: SessionService,
+    private readonly resets: PasswordResetService,
+  ) {}
+
+  /**
+   * A login, checked in order: the access policy (allowed networks when `filtered`), the lockout, the password (or a
+   * password-reset code), then the TOTP code unless the client IP is in an enabled twoFAWhitelist entry (that skips
+   * the code only, and is audited). A user without 2FA on a service where 2FA is on gets only the `credentialsRenewal`
+   * scope.
+   */
+  async login(serviceName: string, input: LoginInput, rawIp: string) {
+    const { lockout, users, services, allowedNetworks, whitelist, audit } = this.deps;
+    const ip = canonicalIp(rawIp) ?? rawIp;
+    const service = await services.find(serviceName);
+    const name = userNameOf(input.login, serviceName);
+    const user = await users.findByName(serviceName, name);
+    const event = (type: string, data: Record<string, unknown>) =>
+      audit.write({ serviceName, type, actor: input.login.slice(0, 128), ip, userId: user?.user_id ?? null, data });
+    // The access policy comes first: from outside the allowed networks, nothing is checked, nothing is counted.
+    if (service.user_access_policy === 'filtered' && !(await allowedNetworks.isAllowed(serviceName, ip))) {
+      await event('login.refused', { reason: 'accessPolicy' });
+      throw new ApiError(403, 'Client::Forbidden', 'Your IP address is not allowed to access this service');
+    }
+    const account = lockKeys.user(serviceName, name);
+    // A reset code proves the user holds his phone or mailbox: it gets past the account's lock (a locked-out user can
+    // still recover), while the pair and network keys, and the code's own 5 tries, bound the guessing.
+    const keys = input.resetToken !== undefined ? [lockKeys.pair(account, ip), lockKeys.network(ip)] : attemptKeys(account, ip);
+    const admission = await lockout.admit(keys);
+    if (!admission.admitted) {
+      await event('login.locked', { waitMs: admission.waitMs });
+      throw tooMany(admission.waitMs);
+    }
+    const failed = async (reason: string) => {
+      await event('login.failed', { reason });
+      await this.auditLocks(event, admission);
+    };
+    const usable = user && isActiveUser(user);
+    let resetUsed = false;
+    let ok: boolean;
+    if (input.resetToken !== undefined) {
+      ok = Boolean(usable) && (await this.resets.consume(user!, input.resetToken));
+      resetUsed = ok;
+    } else {
+      ok = (await verifyPassword(usable ? user!.password_hash : undefined, input.password ?? '')) && Boolean(usable);
+    }
+    if (!ok) {
+      await failed(input.resetToken !== undefined ? 'resetToken' : 'password');
+      throw unauthorized();
+    }
+    const u = user!;
+    let scope: SessionScope = 'full';
+    let bypass = false;
+    if (resetUsed) {
+      scope = 'credentialsRenewal';
+    } else if (u.totp_secret_ciphertext) {
+      bypass = await whitelist.bypasses(serviceName, ip);
+      if (!bypass) {
+        if (!input.token) {
+          await failed('totpMissing');
+          throw unauthorized('A 2FA code is required');
+        }
+        if (!(await this.acceptTotp(u, input.token))) {
+          await failed('totp');
+          throw unauthorized('Invalid 2FA code');
+        }
+      }
+    } else if (service.two_fa_state === 'enabled') {
+      // "They will need to renew their password and then set up 2FA for their logins to be able to connect."
+      scope = 'credentialsRenewal';
+    }
+    // A reset login clears the account's key too: the user proved he holds his phone or mailbox.
+    await lockout.succeed(resetUsed ? [account, ...keys] : keys, admission);
+    return this.sessions.open(service, u, {
+      scope,
+      ip,
+      auditType: bypass ? 'login.2faBypass' : 'login.succeeded',
+      reset: resetUsed,
+    });
+  }
+
+  private async auditLocks(event: (type: string, data: Record<string, unknown>) => Promise<void>, admission: Admission) {
+    if (!admission.admitted) return;
+    for (const lock of admission.locksOnFailure) {
+      await event(lock.hardLimit ? 'lockout.hardLimit' : 'lockout.started', { key: lock.key, until: toOvhDate(lock.until) });
+    }
+  }
+
+  /** The code matches the user's secret (current step ±1) and its step was never used: the insert decides, atomically. */
+  private async acceptTotp(user: UserRow, code: string): Promise<boolean> {
+    const { box, clock, db } = this.deps;
+    const secret = box.open(user.totp_secret_ciphertext!, contexts.totpSecret(user.user_id));
+    const step = await matchTotp(secret, code, clock.now());
+    if (step === undefined) return false;
+    return repo.useTotpStep(db, user.user_id, step, clock.now());
+  }
+}

@@ -1,0 +1,78 @@
+import { toOvhDate } from '../../clock.js';
+import type { OperationRow } from '../../db/types.js';
+import { USER_TASKS } from '../users/api.js';
+import { forbidden, type SecureDeps, type SessionUser } from './context.js';
+
+/** The guide's "Operation validation": a token validator loads the operation received by SMS and types its token. */
+export class OperationValidationService {
+  constructor(private readonly deps: SecureDeps) {}
+
+  /** "Load the operation received by SMS". */
+  async describe(serviceName: string, session: SessionUser, operationId: number) {
+    const { operations, users, clock } = this.deps;
+    requireValidator(session);
+    const op = await operations.find(serviceName, operationId);
+    await this.requireScopeFor(session, op);
+    const subject = op.user_id === null ? undefined : await users.findById(op.user_id);
+    return {
+      operationId: op.operation_id,
+      kind: op.kind,
+      state: op.state === 'pending' && op.token_expires_at <= clock.now() ? 'expired' : op.state,
+      taskId: op.task_id,
+      user: subject?.name ?? null,
+      requestedBy: op.requested_by,
+      createdAt: toOvhDate(op.created_at),
+      expiresAt: toOvhDate(op.token_expires_at),
+      triesLeft: Math.max(0, 5 - op.failed_attempts),
+    };
+  }
+
+  async validate(serviceName: string, session: SessionUser, operationId: number, token: string, ip: string) {
+    const { operations } = this.deps;
+    requireValidator(session);
+    await this.requireScopeFor(session, await operations.find(serviceName, operationId));
+    const op = await operations.validate(
+      serviceName,
+      operationId,
+      token,
+      { userId: session.user.user_id, actor: session.user.name },
+      ip,
+    );
+    return { operationId: op.operation_id, state: 'validated' as const, taskId: op.task_id };
+  }
+
+  async resend(serviceName: string, session: SessionUser, operationId: number) {
+    const { operations, users } = this.deps;
+    const op = await operations.find(serviceName, operationId);
+    const own = op.user_id === session.user.user_id;
+    if (!own && !session.user.is_token_validator)
+      throw forbidden('Only the requester or a token validator can ask for a new token');
+    // The same people as the first token: after "password lost", a user who had 2FA is not sent his own.
+    const toRequester = own && (session.scope === 'full' || !session.user.totp_secret_ciphertext);
+    const requester = toRequester && op.user_id !== null ? ((await users.findById(op.user_id)) ?? null) : null;
+    const recipients = op.kind === 'confirmPhoneNumber' ? [] : await users.tokenRecipients(this.deps.db, serviceName, requester);
+    await operations.resend(serviceName, operationId, recipients, op.kind);
+  }
+
+  /**
+   * A full session may validate any operation of its service. A `credentialsRenewal` session only its own
+   * credentials change asked from this interface, and only while setting up 2FA for the first time: "the only
+   * difference will be the user's autonomy in token validation" (otherwise a token validator who must renew would
+   * receive his token and never be able to use it). A renewal session of a user who already has 2FA comes from
+   * "password lost": there the phone alone must not replace both factors, so another token validator validates.
+   */
+  private async requireScopeFor(session: SessionUser, op: OperationRow) {
+    if (session.scope === 'full') return;
+    const own =
+      op.user_id === session.user.user_id &&
+      op.task_id !== null &&
+      (op.kind === USER_TASKS.changeCredentials || op.kind === USER_TASKS.changePassword) &&
+      !session.user.totp_secret_ciphertext;
+    if (own && (await this.deps.tasks.get(op.service_name, op.task_id!)).createdFrom === 'secure') return;
+    throw forbidden('Renew your credentials first');
+  }
+}
+
+function requireValidator(session: SessionUser) {
+  if (!session.user.is_token_validator) throw forbidden('Only a token validator can validate operations');
+}

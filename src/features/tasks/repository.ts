@@ -1,0 +1,211 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database, TaskRow, TaskState } from '../../db/types.js';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+export interface NewTaskInput {
+  serviceName: string;
+  name: string;
+  type: string;
+  description: string;
+  state?: TaskState;
+  createdBy: string | null;
+  createdFrom: string | null;
+  executionDate: Date;
+  userId?: number | null;
+  networkAccessId?: number | null;
+  network?: string | null;
+  payload?: Record<string, unknown>;
+}
+
+/** Inserts a task; the caller's transaction holds the change it stands for. */
+export async function insertTask(trx: Transaction<Database>, input: NewTaskInput): Promise<TaskRow> {
+  return trx
+    .insertInto('task')
+    .values({
+      service_name: input.serviceName,
+      name: input.name,
+      type: input.type,
+      state: input.state ?? 'todo',
+      description: input.description,
+      created_by: input.createdBy,
+      created_from: input.createdFrom,
+      execution_date: input.executionDate,
+      last_modification_date: input.executionDate,
+      end_date: null,
+      maintenance_date_from: null,
+      maintenance_date_to: null,
+      datacenter_id: null,
+      filer_id: null,
+      host_id: null,
+      network: input.network ?? null,
+      network_access_id: input.networkAccessId ?? null,
+      order_id: null,
+      parent_task_id: null,
+      user_id: input.userId ?? null,
+      vlan_id: null,
+      payload: JSON.stringify(input.payload ?? {}),
+      locked_by: null,
+      locked_until: null,
+      last_error: null,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function findTask(db: Executor, serviceName: string, taskId: number): Promise<TaskRow | undefined> {
+  return db
+    .selectFrom('task')
+    .selectAll()
+    .where('service_name', '=', serviceName)
+    .where('task_id', '=', taskId)
+    .executeTakeFirst();
+}
+
+export interface TaskFilter {
+  name?: string | undefined;
+  state?: TaskState | undefined;
+  userId?: number | undefined;
+}
+
+/** `name` is a LIKE pattern, as in OVH's "(like)" filters. */
+export async function listTaskIds(db: Executor, serviceName: string, filter: TaskFilter): Promise<number[]> {
+  let query = db.selectFrom('task').select('task_id').where('service_name', '=', serviceName);
+  if (filter.name !== undefined) query = query.where('name', 'like', filter.name);
+  if (filter.state !== undefined) query = query.where('state', '=', filter.state);
+  if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
+  const rows = await query.orderBy('task_id').limit(10_000).execute();
+  return rows.map((r) => r.task_id);
+}
+
+/** Locks one task of the service for a change of state by the API. */
+export async function lockTask(trx: Transaction<Database>, serviceName: string, taskId: number) {
+  return trx
+    .selectFrom('task')
+    .selectAll()
+    .where('service_name', '=', serviceName)
+    .where('task_id', '=', taskId)
+    .forUpdate()
+    .executeTakeFirst();
+}
+
+export async function updateTask(
+  trx: Transaction<Database>,
+  taskId: number,
+  changes: Partial<
+    Pick<TaskRow, 'state' | 'progress' | 'description' | 'execution_date' | 'last_error' | 'end_date' | 'attempts'>
+  > & {
+    last_modification_date: Date;
+  },
+): Promise<TaskRow> {
+  return trx.updateTable('task').set(changes).where('task_id', '=', taskId).returningAll().executeTakeFirstOrThrow();
+}
+
+/**
+ * Claims the next due task for `workerId`: a `todo` task whose execution date has come, or a `doing` task whose
+ * lease ran out (its instance died). `SKIP LOCKED` lets every instance claim at once without waiting on each other.
+ */
+export async function claimDueTask(db: Executor, workerId: string, now: Date, leaseUntil: Date) {
+  return db
+    .updateTable('task')
+    .set((eb) => ({
+      state: 'doing',
+      locked_by: workerId,
+      locked_until: leaseUntil,
+      attempts: eb('attempts', '+', 1),
+      last_modification_date: now,
+    }))
+    .where('task_id', '=', (eb) =>
+      eb
+        .selectFrom('task')
+        .select('task_id')
+        .where((w) =>
+          w.or([
+            w.and([w('state', '=', 'todo'), w('execution_date', '<=', now)]),
+            w.and([w('state', '=', 'doing'), w('locked_until', '<', now)]),
+          ]),
+        )
+        .orderBy('execution_date')
+        .orderBy('task_id')
+        .limit(1)
+        .forUpdate()
+        .skipLocked(),
+    )
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Locks a task this worker still holds; `undefined` when its lease was lost to another worker. */
+export async function lockHeldTask(trx: Transaction<Database>, taskId: number, workerId: string) {
+  return trx
+    .selectFrom('task')
+    .selectAll()
+    .where('task_id', '=', taskId)
+    .where('state', '=', 'doing')
+    .where('locked_by', '=', workerId)
+    .forUpdate()
+    .executeTakeFirst();
+}
+
+/**
+ * Ends a task this worker applied or failed. Once done, its sealed change (if any) is erased: nothing of it outlives
+ * its use. A task in error keeps it, to be relaunched by resetTaskState.
+ */
+export async function finishTask(
+  trx: Transaction<Database>,
+  taskId: number,
+  outcome: { state: 'done' | 'error'; description: string; lastError: string | null; now: Date },
+) {
+  await trx
+    .updateTable('task')
+    .set({
+      state: outcome.state,
+      progress: outcome.state === 'done' ? 100 : sql<number>`progress`,
+      description: outcome.description,
+      last_error: outcome.lastError,
+      end_date: outcome.now,
+      last_modification_date: outcome.now,
+      locked_by: null,
+      locked_until: null,
+      ...(outcome.state === 'done' ? { payload: sql<string>`payload - 'change' - 'changeBinding'` } : {}),
+    })
+    .where('task_id', '=', taskId)
+    .execute();
+}
+
+/** A task held for validation may run now. */
+export async function releaseTask(trx: Transaction<Database>, taskId: number, description: string, now: Date) {
+  await trx
+    .updateTable('task')
+    .set({ state: 'todo', last_modification_date: now, description })
+    .where('task_id', '=', taskId)
+    .where('state', '=', 'waitingTodo')
+    .execute();
+}
+
+/** Cancels a task held for validation and erases its sealed change; returns it, or nothing if it was not held. */
+export async function cancelHeldTask(trx: Transaction<Database>, taskId: number, description: string, now: Date) {
+  return trx
+    .updateTable('task')
+    .set({
+      state: 'canceled',
+      description,
+      end_date: now,
+      last_modification_date: now,
+      payload: sql<string>`payload - 'change' - 'changeBinding'`,
+    })
+    .where('task_id', '=', taskId)
+    .where('state', '=', 'waitingTodo')
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Replaces a task's payload (the sealed change is bound to the task id, known once the task is written). */
+export async function setTaskPayload(trx: Transaction<Database>, taskId: number, payload: Record<string, unknown>) {
+  return trx
+    .updateTable('task')
+    .set({ payload: JSON.stringify(payload) })
+    .where('task_id', '=', taskId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}

@@ -1,0 +1,105 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database, WhitelistRow, WhitelistState } from '../../db/types.js';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+export async function listLiveIds(db: Executor, serviceName: string): Promise<number[]> {
+  const rows = await db
+    .selectFrom('two_fa_whitelist')
+    .select('id')
+    .where('service_name', '=', serviceName)
+    .where('state', '<>', 'removed')
+    .orderBy('id')
+    .execute();
+  return rows.map((r) => r.id);
+}
+
+export async function countLive(trx: Transaction<Database>, serviceName: string): Promise<number> {
+  const row = await trx
+    .selectFrom('two_fa_whitelist')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('service_name', '=', serviceName)
+    .where('state', '<>', 'removed')
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export async function findEntry(db: Executor, serviceName: string, id: number): Promise<WhitelistRow | undefined> {
+  return db
+    .selectFrom('two_fa_whitelist')
+    .selectAll()
+    .where('service_name', '=', serviceName)
+    .where('id', '=', id)
+    .executeTakeFirst();
+}
+
+export async function lockEntry(trx: Transaction<Database>, serviceName: string, id: number) {
+  return trx
+    .selectFrom('two_fa_whitelist')
+    .selectAll()
+    .where('service_name', '=', serviceName)
+    .where('id', '=', id)
+    .forUpdate()
+    .executeTakeFirst();
+}
+
+export async function findLiveByNetwork(trx: Transaction<Database>, serviceName: string, ip: string, cidrNetmask: number) {
+  return trx
+    .selectFrom('two_fa_whitelist')
+    .select(['id', 'state'])
+    .where('service_name', '=', serviceName)
+    .where('state', '<>', 'removed')
+    .where('ip', '=', ip)
+    .where('cidr_netmask', '=', cidrNetmask)
+    .executeTakeFirst();
+}
+
+export async function insertEntry(
+  trx: Transaction<Database>,
+  entry: { serviceName: string; ip: string; cidrNetmask: number; description: string; now: Date },
+): Promise<WhitelistRow> {
+  return trx
+    .insertInto('two_fa_whitelist')
+    .values({
+      service_name: entry.serviceName,
+      ip: entry.ip,
+      cidr_netmask: entry.cidrNetmask,
+      description: entry.description,
+      state: 'enabling',
+      created_at: entry.now,
+      updated_at: entry.now,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function updateEntry(
+  trx: Transaction<Database>,
+  id: number,
+  changes: { state?: WhitelistState; description?: string; now: Date },
+  onlyFrom?: readonly WhitelistState[],
+): Promise<number> {
+  let query = trx
+    .updateTable('two_fa_whitelist')
+    .set({
+      ...(changes.state !== undefined ? { state: changes.state } : {}),
+      ...(changes.description !== undefined ? { description: changes.description } : {}),
+      updated_at: changes.now,
+    })
+    .where('id', '=', id);
+  if (onlyFrom) query = query.where('state', 'in', onlyFrom);
+  const result = await query.executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+/** Whether an `enabled` entry of the service holds the address (`<<=` on inet). */
+export async function hasEnabledEntryFor(db: Executor, serviceName: string, ip: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('two_fa_whitelist')
+    .select('id')
+    .where('service_name', '=', serviceName)
+    .where('state', '=', 'enabled')
+    .where(sql<boolean>`${ip}::inet <<= network`)
+    .executeTakeFirst();
+  return Boolean(row);
+}

@@ -1,0 +1,154 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import os from 'node:os';
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import type { DatabaseHandle } from '../db/database.js';
+import type { TaskRow } from '../db/types.js';
+import { claimDueTask, finishTask, lockHeldTask } from '../features/tasks/repository.js';
+import type { TaskHandlers } from '../core/task-handler.js';
+import { SecretBox } from '../security/secret-box.js';
+
+export const TASK_CHANNEL = 'task_due';
+
+export interface WorkerOptions {
+  handle: DatabaseHandle;
+  handlers: TaskHandlers;
+  clock: Clock;
+  log: Logger;
+  box?: SecretBox;
+  leaseSeconds: number;
+  pollMs: number;
+  /** Runs after each pass over the tasks: sending queued messages, expiring operations. */
+  housekeeping?: () => Promise<void>;
+  /** A task claimed this many times without finishing is given up as `error` (it keeps killing its worker). */
+  maxAttempts?: number;
+  workerId?: string;
+}
+
+/**
+ * Claims due tasks and applies them, one at a time per instance. Woken by NOTIFY on `task_due`, with polling as a
+ * fallback for lost notifications and for tasks whose execution date or lease comes due.
+ */
+export class TaskWorker {
+  readonly id: string;
+  private readonly box: SecretBox;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #stopping = false;
+  #timer: NodeJS.Timeout | undefined;
+  #unlisten: (() => Promise<void>) | undefined;
+
+  constructor(private readonly options: WorkerOptions) {
+    this.id = options.workerId ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    // Without the service's keys, a handler that opens a sealed change fails (the task goes `error`), nothing worse.
+    this.box = options.box ?? new SecretBox([{ id: 'none', key: randomBytes(32) }]);
+  }
+
+  async start(): Promise<void> {
+    this.#unlisten = await this.options.handle.listen(TASK_CHANNEL, () => this.wake());
+    this.#timer = setInterval(() => this.wake(), this.options.pollMs);
+    this.#timer.unref();
+    this.wake();
+  }
+
+  /** Runs the loop now, or once more after the current pass. */
+  wake(): void {
+    if (this.#stopping) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.drain()
+      .then(() => undefined)
+      .catch((err: unknown) => this.options.log.error({ err }, 'task worker pass failed'))
+      .finally(() => {
+        this.#running = undefined;
+        if (this.#again && !this.#stopping) {
+          this.#again = false;
+          this.wake();
+        }
+      });
+  }
+
+  /** Processes due tasks until none is left. Resolves when the queue is empty (tests await it). */
+  async drain(): Promise<number> {
+    let count = 0;
+    while (!this.#stopping) {
+      const task = await this.claimOne();
+      if (!task) break;
+      await this.run(task);
+      count++;
+    }
+    if (this.options.housekeeping) {
+      try {
+        await this.options.housekeeping();
+      } catch (err) {
+        this.options.log.error({ err }, 'worker housekeeping failed');
+      }
+    }
+    return count;
+  }
+
+  /** Claims one due task and marks it `doing` for this worker, without applying it. */
+  async claimOne(): Promise<TaskRow | undefined> {
+    const now = this.options.clock.now();
+    const leaseUntil = new Date(now.getTime() + this.options.leaseSeconds * 1000);
+    return claimDueTask(this.options.handle.db, this.id, now, leaseUntil);
+  }
+
+  /** Applies a claimed task: its change and its `done` commit together, only while this worker still holds it. */
+  async run(task: TaskRow): Promise<void> {
+    const { handle, handlers, clock, log } = this.options;
+    const taskLog = log.child({ taskId: task.task_id, taskName: task.name, attempt: task.attempts });
+    const handler = handlers.get(task.name);
+    const maxAttempts = this.options.maxAttempts ?? 5;
+    try {
+      const outcome = await handle.db.transaction().execute(async (trx) => {
+        const held = await lockHeldTask(trx, task.task_id, this.id);
+        if (!held) return 'lost' as const;
+        const ctx = { now: clock.now(), box: this.box };
+        if (!handler) throw new Error(`no handler for task ${task.name}`);
+        if (held.attempts > maxAttempts) throw new Error(`given up after ${held.attempts - 1} interrupted attempts`);
+        await handler.apply(trx, held, ctx);
+        await finishTask(trx, held.task_id, { state: 'done', description: 'Done', lastError: null, now: clock.now() });
+        return 'done' as const;
+      });
+      if (outcome === 'lost') taskLog.warn('task lease lost to another worker; not applied here');
+      else taskLog.info('task done');
+    } catch (err) {
+      taskLog.error({ err }, 'task failed');
+      await this.markError(task, err);
+    }
+  }
+
+  private async markError(task: TaskRow, err: unknown): Promise<void> {
+    const message = err instanceof Error ? err.message : String(err);
+    try {
+      await this.finishAsError(task, message, true);
+    } catch (hookErr) {
+      // A failing onError hook must not leave the task `doing`, to be claimed and failed again forever.
+      this.options.log.error({ err: hookErr, taskId: task.task_id }, 'onError hook failed; marking the task error without it');
+      await this.finishAsError(task, message, false);
+    }
+  }
+
+  private async finishAsError(task: TaskRow, message: string, withHook: boolean): Promise<void> {
+    const { handle, handlers, clock } = this.options;
+    await handle.db.transaction().execute(async (trx) => {
+      const held = await lockHeldTask(trx, task.task_id, this.id);
+      if (!held) return;
+      const now = clock.now();
+      if (withHook) await handlers.get(task.name)?.onError?.(trx, held, { now, box: this.box });
+      // The description is shown to API callers: a fixed text, the details stay in last_error and the logs.
+      await finishTask(trx, held.task_id, { state: 'error', description: 'Task failed', lastError: message.slice(0, 2000), now });
+    });
+  }
+
+  /** Stops claiming, lets the current task finish, and stops listening. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    if (this.#timer) clearInterval(this.#timer);
+    await this.#running;
+    await this.#unlisten?.().catch(() => undefined);
+  }
+}
