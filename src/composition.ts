@@ -21,6 +21,7 @@ import { OutboxDrainer } from './notify/outbox.js';
 import type { Sender } from './notify/senders.js';
 import { proxyNetworks } from './security/ip-block.js';
 import { Lockout } from './security/lockout.js';
+import { configurePasswordHashing } from './security/passwords.js';
 import type { SecretBox } from './security/secret-box.js';
 import { taskHandlers } from './worker/registry.js';
 import { TaskWorker } from './worker/worker.js';
@@ -55,6 +56,11 @@ export interface ServiceDeps {
  * one late binding (a task's cancel calls its handler, whose features come later) goes through a closure.
  */
 export function buildServices({ db, box, clock, config }: ServiceDeps): AppServices {
+  configurePasswordHashing({
+    memoryKib: config.ARGON2_MEMORY_KIB,
+    iterations: config.ARGON2_ITERATIONS,
+    parallelism: config.ARGON2_PARALLELISM,
+  });
   const audit = new AuditService(db);
   const lockout = new Lockout(db, clock);
   let handlers: TaskHandlers = new Map();

@@ -67,6 +67,13 @@ export const ConfigSchema = Type.Object({
   /** The OVH SMS account, e.g. sms-ab12345-1. */
   OVH_SMS_SERVICE_NAME: Type.Optional(Type.String({ minLength: 1 })),
   OVH_SMS_SENDER: Type.Optional(Type.String({ minLength: 1, maxLength: 11 })),
+  /**
+   * argon2id's cost for new password hashes: OWASP's baseline by default (19 MiB, 2 iterations, 1 lane). Lower it only
+   * for tests; a hash keeps its own cost, so changing it never breaks an existing password.
+   */
+  ARGON2_MEMORY_KIB: Type.Integer({ minimum: 8, maximum: 4_194_304, default: 19_456 }),
+  ARGON2_ITERATIONS: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
+  ARGON2_PARALLELISM: Type.Integer({ minimum: 1, maximum: 16, default: 1 }),
   /** Longest wait for in-flight requests and the current task on SIGTERM, in milliseconds. */
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 25_000 }),
 });
@@ -115,6 +122,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (!isProxyEntry(entry)) problems.push(`TRUSTED_PROXIES: ${entry} is not an IP address, a network or a proxy-addr name`);
   }
   const production = config.NODE_ENV === 'production';
+  if (config.ARGON2_MEMORY_KIB < 8 * config.ARGON2_PARALLELISM) {
+    problems.push('ARGON2_MEMORY_KIB must be at least 8 KiB per lane (ARGON2_PARALLELISM)');
+  }
   if (config.SMS_PROVIDER === 'log' && production) {
     problems.push('SMS_PROVIDER=log prints tokens and reset codes on standard output: refused with NODE_ENV=production');
   }

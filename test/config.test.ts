@@ -1,5 +1,6 @@
 import t from 'tap';
 import { loadConfig } from '../src/config.js';
+import { PRODUCTION_COST, hashPassword } from '../src/security/passwords.js';
 
 const rejection = (env: Record<string, string>): string => {
   try {
@@ -30,6 +31,18 @@ t.test('an empty environment gives the documented defaults', async (t) => {
   });
   t.equal(config.DATABASE_URL, undefined, 'the embedded database unless a URL is set');
   t.equal(config.PUBLIC_URL, undefined);
+});
+
+t.test("passwords are hashed at OWASP's argon2id cost unless the configuration says otherwise", async (t) => {
+  const config = loadConfig({});
+  t.strictSame(
+    { memoryKib: config.ARGON2_MEMORY_KIB, iterations: config.ARGON2_ITERATIONS, parallelism: config.ARGON2_PARALLELISM },
+    PRODUCTION_COST,
+  );
+  t.strictSame(PRODUCTION_COST, { memoryKib: 19_456, iterations: 2, parallelism: 1 }, '19 MiB, 2 passes, 1 lane');
+  const hashed = await hashPassword('correct horse battery staple');
+  t.match(hashed, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/, 'a hash made with the defaults carries that cost');
+  t.match(rejection({ ARGON2_MEMORY_KIB: '8', ARGON2_PARALLELISM: '2' }), /at least 8 KiB per lane/);
 });
 
 t.test('numbers are read from their text', async (t) => {

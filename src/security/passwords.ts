@@ -1,12 +1,38 @@
 import { Algorithm, hash, verify } from '@node-rs/argon2';
 
-// OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane.
-const OPTIONS = { algorithm: Algorithm.Argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
+/** argon2id's cost: memory in KiB, iterations, lanes. */
+export interface PasswordCost {
+  memoryKib: number;
+  iterations: number;
+  parallelism: number;
+}
 
-export const hashPassword = (password: string): Promise<string> => hash(password, OPTIONS);
+/** OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane. The production default, asserted by a test. */
+export const PRODUCTION_COST: PasswordCost = { memoryKib: 19_456, iterations: 2, parallelism: 1 };
 
-// Verified even for unknown logins, against this hash, so that timing does not tell which logins exist.
+let options = optionsOf(PRODUCTION_COST);
+// Verified even for unknown logins, against a hash of the same cost, so that timing does not tell which logins exist.
 let dummyHash: Promise<string> | undefined;
+
+function optionsOf(cost: PasswordCost) {
+  return {
+    algorithm: Algorithm.Argon2id,
+    memoryCost: cost.memoryKib,
+    timeCost: cost.iterations,
+    parallelism: cost.parallelism,
+  } as const;
+}
+
+/**
+ * Sets the cost of new hashes, once, from the configuration (ARGON2_*). A hash records its own cost, so changing it
+ * never breaks existing passwords; only the test suite lowers it, through its configuration.
+ */
+export function configurePasswordHashing(cost: PasswordCost): void {
+  options = optionsOf(cost);
+  dummyHash = undefined;
+}
+
+export const hashPassword = (password: string): Promise<string> => hash(password, options);
 
 export async function verifyPassword(passwordHash: string | null | undefined, password: string): Promise<boolean> {
   const target = passwordHash ?? (await (dummyHash ??= hashPassword('pcc-2fa dummy password')));

@@ -41,6 +41,12 @@ export interface TestContext {
 }
 
 let serviceCounter = 0;
+
+/**
+ * The suite's own settings, in one visible place: argon2id at its cheapest (64 KiB, one pass) instead of the
+ * production cost, which test/config.test.ts asserts is the default. Everything else is the production default.
+ */
+export const TEST_ENV: Record<string, string> = { ARGON2_MEMORY_KIB: '64', ARGON2_ITERATIONS: '1' };
 export const silentLog = pino({ level: 'silent' });
 
 /** A fresh app on a fresh database, torn down when the test ends. */
@@ -53,7 +59,7 @@ export async function buildTestApp(
   } = {},
 ): Promise<TestContext> {
   const { handle, url, drop } = await freshDatabase();
-  const config = loadConfig({ ...options.env });
+  const config = loadConfig({ ...TEST_ENV, ...options.env });
   const clock = new TestClock();
   const secretBox = new SecretBox([{ id: 'test', key: randomBytes(32) }]);
   const app = await buildApp({
