@@ -3,7 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
 import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify';
 import { systemClock, type Clock } from './clock.js';
 import { publicUrlOf, type Config } from './config.js';
 import { buildServices, type AppServices } from './composition.js';
@@ -54,6 +54,15 @@ export { publicUrlOf };
 /** The operator principal: sees every service. Never used by the server; tests and tools may. */
 export const operatorAccess: Authenticate = async () => ({ accountId: null, login: null, credentialId: null });
 
+/** The raw server's limits on slow clients; its connections are checked often enough to enforce them. */
+function serverTimeouts(config: Config) {
+  return {
+    headersTimeout: config.HEADERS_TIMEOUT_MS,
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    connectionsCheckingInterval: Math.max(50, Math.min(5000, Math.floor(config.HEADERS_TIMEOUT_MS / 4))),
+  };
+}
+
 /** Builds the whole app without listening: the server listens, tests inject. */
 export async function buildApp(deps: AppDeps): Promise<App> {
   const { config, handle } = deps;
@@ -65,10 +74,24 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     bodyLimit: config.BODY_LIMIT,
     trustProxy: config.TRUSTED_PROXIES.trim() === '' ? false : config.TRUSTED_PROXIES,
     return503OnClosing: true,
+    // Slow clients (slowloris): headers within HEADERS_TIMEOUT_MS, the whole request within REQUEST_TIMEOUT_MS, both
+    // checked every quarter of the headers' time (Node's default checks every 30 s).
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    // What the router cannot even decode (`%ff`) gets OVH's body and the headers every answer has.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('X-Ovh-QueryID', request.id).header('X-Content-Type-Options', 'nosniff');
+      const status = (error as { statusCode?: number }).statusCode ?? 400;
+      const raw = reply as unknown as FastifyReply;
+      void raw
+        .code(status >= 400 && status < 500 ? status : 400)
+        .type('application/json; charset=utf-8')
+        .send({ class: 'Client::BadRequest', message: error.message });
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   };
   // With TLS the raw server is an https.Server; every route sees the same request and reply API.
-  if (deps.https) Object.assign(options, { https: deps.https });
+  if (deps.https) Object.assign(options, { https: { ...deps.https, ...serverTimeouts(config) } });
+  else Object.assign(options, { http: serverTimeouts(config) });
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
 
   const box = deps.secretBox ?? new SecretBox([{ id: 'ephemeral', key: randomBytes(32) }]);
@@ -81,6 +104,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     reply.header('X-Ovh-QueryID', request.id);
     // A fragment is never sent by a client: the router would stop the path at `#` and read the rest as a query.
     if (request.raw.url?.includes('#')) throw badRequest('The request target must not hold a fragment (#)');
+    // PostgreSQL stores no NUL character, and no name or value here has one: refused before any code reads it.
+    if (request.raw.url && /%00/.test(request.raw.url)) throw badRequest('The request target holds a NUL character (%00)');
     // What a trusted proxy forwards may be anything: only an address reaches the code (and PostgreSQL's inet).
     const ip = canonicalIp(request.ip);
     if (ip === undefined) throw badRequest('The client address is not an IP address');

@@ -19,6 +19,12 @@ export const ConfigSchema = Type.Object({
   ),
   /** Largest request body accepted, in bytes. */
   BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 10_485_760, default: 65_536 }),
+  /**
+   * Longest time a client may take to send its request headers, then the whole request, in milliseconds: a client
+   * that drips bytes (slowloris) is answered 408 and cut off instead of holding a connection for ever.
+   */
+  HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 300_000, default: 10_000 }),
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 30_000 }),
   /** How long a claimed task stays with the instance that claimed it before another may take it over. */
   TASK_LEASE_SECONDS: Type.Integer({ minimum: 5, maximum: 3600, default: 60 }),
   /** Polling fallback of the task worker when no NOTIFY arrives. */
@@ -122,6 +128,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (!isProxyEntry(entry)) problems.push(`TRUSTED_PROXIES: ${entry} is not an IP address, a network or a proxy-addr name`);
   }
   const production = config.NODE_ENV === 'production';
+  if (config.HEADERS_TIMEOUT_MS > config.REQUEST_TIMEOUT_MS) {
+    problems.push('HEADERS_TIMEOUT_MS must not be longer than REQUEST_TIMEOUT_MS');
+  }
   if (config.ARGON2_MEMORY_KIB < 8 * config.ARGON2_PARALLELISM) {
     problems.push('ARGON2_MEMORY_KIB must be at least 8 KiB per lane (ARGON2_PARALLELISM)');
   }

@@ -233,6 +233,8 @@ export interface OperationTable {
   last_sent_at: NullableTimestamp;
   created_at: Generated<Date>;
   approval: Generated<'sms' | 'operator'>;
+  /** Whom the token was addressed to (a requester validating his own change); null: the token validators. */
+  token_to_user_id: number | null;
 }
 
 export interface OutboxTable {

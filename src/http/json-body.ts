@@ -20,6 +20,7 @@ export function registerJsonBody(app: FastifyInstance): void {
     const text = body as string;
     request.rawBody = text;
     if (text.trim() === '') return done(null, undefined);
+    if (text.includes('\\u0000')) return done(nulError(), undefined);
     try {
       // As Fastify's own parser does: `__proto__` and `constructor.prototype` keys are refused, never merged.
       done(null, sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
@@ -41,6 +42,16 @@ export function registerJsonBody(app: FastifyInstance): void {
   // HTML forms (the consumer-key validation page) and OAuth2 token requests.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (request, body, done) => {
     request.rawBody = body as string;
-    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+    const fields = Object.fromEntries(new URLSearchParams(body as string));
+    if (Object.entries(fields).some(([k, v]) => k.includes('\0') || v.includes('\0'))) return done(nulError(), undefined);
+    done(null, fields);
   });
+}
+
+/** PostgreSQL stores no NUL character, and no field here may hold one: a 400 before any code reads the body. */
+function nulError() {
+  const error = new Error('Body holds a NUL character (\\u0000)') as Error & { statusCode: number; code: string };
+  error.statusCode = 400;
+  error.code = 'FST_ERR_CTP_INVALID_CONTENT';
+  return error;
 }

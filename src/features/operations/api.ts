@@ -27,6 +27,8 @@ export interface NewOperation {
   summary: string;
   /** The numbers that receive the token; none for an operator's approval. */
   recipients: string[];
+  /** The user the token was addressed to, if any: a new token goes to the same people (`tokenRecipients`). */
+  tokenToUserId?: number | null;
   approval?: 'sms' | 'operator';
 }
 

@@ -13,6 +13,7 @@ export async function insertOperation(
     requestedBy: string;
     expiresAt: Date;
     approval: 'sms' | 'operator';
+    tokenToUserId?: number | null | undefined;
     now: Date;
   },
 ): Promise<OperationRow> {
@@ -33,6 +34,7 @@ export async function insertOperation(
       // the app's clock, like token_expires_at: `createdAt` and `expiresAt` are shown side by side
       created_at: op.now,
       approval: op.approval,
+      token_to_user_id: op.tokenToUserId ?? null,
     })
     .returningAll()
     .executeTakeFirstOrThrow();

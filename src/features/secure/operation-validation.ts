@@ -47,10 +47,11 @@ export class OperationValidationService {
     const own = op.user_id === session.user.user_id;
     if (!own && !session.user.is_token_validator)
       throw forbidden('Only the requester or a token validator can ask for a new token');
-    // The same people as the first token: after "password lost", a user who had 2FA is not sent his own.
-    const toRequester = own && (session.scope === 'full' || !session.user.totp_secret_ciphertext);
-    const requester = toRequester && op.user_id !== null ? ((await users.findById(op.user_id)) ?? null) : null;
-    const recipients = op.kind === 'confirmPhoneNumber' ? [] : await users.tokenRecipients(this.deps.db, serviceName, requester);
+    // The same people as the first token, never whoever asks: the user a token was addressed to (his own change from
+    // this interface), else the service's token validators. After "password lost", a user who had 2FA was not sent his
+    // own, and an API change about a user is not sent to that user.
+    const tokenTo = op.token_to_user_id === null ? null : ((await users.findById(op.token_to_user_id)) ?? null);
+    const recipients = op.kind === 'confirmPhoneNumber' ? [] : await users.tokenRecipients(this.deps.db, serviceName, tokenTo);
     await operations.resend(serviceName, operationId, recipients, op.kind);
   }
 

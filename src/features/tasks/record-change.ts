@@ -51,6 +51,7 @@ export class ChangeRecorderService implements ChangeRecorder {
         requestedBy: record.audit.actor.login ?? 'api',
         summary: gate!.summary,
         recipients,
+        tokenToUserId: gate!.tokenTo?.user_id ?? null,
         approval: approval === 'operator' ? 'operator' : 'sms',
       });
       operationId = op.operation_id;

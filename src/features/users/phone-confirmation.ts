@@ -9,7 +9,7 @@ import { CONFIRM_PHONE_NUMBER, USER_TASKS, isActiveUser } from './api.js';
 import * as repo from './repository.js';
 
 /**
- * A new phone number is a new authenticator: it receives a token by SMS at once, and gets operation tokens or reset
+ * A new phone number is a new authenticator: it receives a token by SMS once the change that sets it applies, and gets operation tokens or reset
  * codes only once its owner typed that token back (`confirmPhoneNumber`, NIST SP 800-63B §5.1.3.3).
  */
 export class PhoneConfirmation {
@@ -19,11 +19,12 @@ export class PhoneConfirmation {
     private readonly changes: ChangeRecorder,
   ) {}
 
-  send(trx: Transaction<Database>, user: UserRow, requestedBy: string, phoneNumber = user.phone_number): Promise<void> {
-    return sendPhoneConfirmation(this.operations, trx, user, requestedBy, phoneNumber);
-  }
-
   async confirm(user: UserRow, token: string, actor: Actor): Promise<TaskDto> {
+    // Only a user who exists: a creation still waiting for validation has sent no token, and must not make its number
+    // a confirmed one (nor its token validator a reachable one) before it applies.
+    if (user.state !== 'delivered' || user.deleted_at !== null) {
+      throw badRequest(`User ${user.name} is not delivered: nothing to confirm`);
+    }
     const op = await this.operations.latestPending(user.service_name, user.user_id, CONFIRM_PHONE_NUMBER);
     if (!op) throw badRequest(`No phone number confirmation is pending for user ${user.name}`);
     let task: TaskDto | undefined;
@@ -34,9 +35,14 @@ export class PhoneConfirmation {
       { userId: null, actor: actor.login ?? 'api' },
       actor.ip ?? '',
       async (trx) => {
+        // Read again under lock: the user may have changed since the request started (a removal applied).
+        const current = await repo.lockUser(trx, user.service_name, user.user_id);
+        if (!current || current.state !== 'delivered' || current.deleted_at !== null) {
+          throw badRequest(`User ${user.name} is not delivered: nothing to confirm`);
+        }
         await repo.updateUser(trx, user.user_id, { phone_confirmed: true });
         // A token validator who can now receive tokens arms the service's gate for good.
-        if (user.is_token_validator && isActiveUser(user)) await this.operations.arm(trx, user.service_name);
+        if (current.is_token_validator && isActiveUser(current)) await this.operations.arm(trx, user.service_name);
         ({ task } = await this.changes.record(trx, {
           serviceName: user.service_name,
           task: {

@@ -116,8 +116,8 @@ export class UsersService implements UsersApi {
           totp_enabled_at: null,
           deleted_at: null,
         });
-        // The number receives a confirmation token at once; it gets operation tokens only once confirmed.
-        if (user.phone_number) await this.#phone.send(trx, user, actor.login ?? 'api');
+        // The number receives its confirmation token when the creation applies (a creation waiting for validation
+        // sends nothing), and operation tokens only once confirmed.
         return this.createTask(trx, {
           serviceName,
           user,
@@ -126,7 +126,12 @@ export class UsersService implements UsersApi {
           change: { passwordHash, ...(generated ? { sendPassword: generated } : {}) },
           actor,
           requester: null,
-          summary: `create user ${user.name}`,
+          // What a token validator approves must say what it grants: the right to validate, and the number.
+          summary: [
+            `create user ${user.name}`,
+            ...(user.is_token_validator ? ['as a token validator'] : []),
+            ...(user.phone_number ? [`with phone ${user.phone_number}`] : []),
+          ].join(' '),
         });
       });
     } catch (err) {
@@ -139,7 +144,11 @@ export class UsersService implements UsersApi {
     return this.db.transaction().execute(async (trx) => {
       const user = await this.lock(trx, serviceName, userId);
       if (user.state === 'deleting') throw badRequest(`User ${user.name} is already being removed`);
-      await repo.updateUser(trx, userId, { state: 'deleting' });
+      // A user still being created has no account to remove yet: cancel the creation's task instead. Marking him
+      // `deleting` would make him active (a removal waiting for validation leaves the user as he is).
+      if (user.state === 'creating') throw badRequest(`User ${user.name} is still being created`);
+      // A user in `error` stays so (inactive) until the removal applies; only a delivered user is marked.
+      if (user.state === 'delivered') await repo.updateUser(trx, userId, { state: 'deleting' });
       return this.createTask(trx, {
         serviceName,
         user,
@@ -229,6 +238,16 @@ export class UsersService implements UsersApi {
   async setActivation(serviceName: string, userId: number, enable: boolean, actor: Actor): Promise<TaskDto> {
     return this.db.transaction().execute(async (trx) => {
       const user = await this.lock(trx, serviceName, userId);
+      // Only a real change is asked for, and only one at a time: `enable` of an enabled user would mark him `toEnable`
+      // (inactive) at once, and a cancel must find the state the request left.
+      const from = enable ? 'disabled' : 'enabled';
+      if (user.activation_state !== from) {
+        throw badRequest(
+          user.activation_state === (enable ? 'enabled' : 'disabled')
+            ? `User ${user.name} is already ${user.activation_state}`
+            : `User ${user.name} has an activation change pending (${user.activation_state})`,
+        );
+      }
       await repo.updateUser(trx, userId, { activation_state: enable ? 'toEnable' : 'toDisable' });
       return this.createTask(trx, {
         serviceName,

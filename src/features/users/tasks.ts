@@ -109,6 +109,12 @@ export function userTaskHandlers({ approvals, sessions, audit }: UserTaskDeps): 
         async apply(trx, task, ctx) {
           await applyPassword(trx, task, ctx, changeOf(task, ctx));
           await repo.updateUser(trx, userIdOf(task), { state: 'delivered' });
+          // Only now does the number receive its confirmation token: a creation still waiting for validation (or
+          // canceled) never made a phone number confirmable, let alone a token validator.
+          const user = await loadUser(trx, userIdOf(task));
+          if (user.phone_number) {
+            await sendPhoneConfirmation(approvals, trx, user, task.created_by ?? 'api', user.phone_number);
+          }
         },
         onError: async (trx, task) => void (await repo.updateUser(trx, userIdOf(task), { state: 'error' })),
         // A creation that never happens must not keep the name taken (a user `creating` forever).
@@ -125,6 +131,9 @@ export function userTaskHandlers({ approvals, sessions, audit }: UserTaskDeps): 
         },
         // A removal that never happens leaves the user as he was, not `deleting` forever.
         onCancel: async (trx, task) =>
+          void (await repo.updateUserIf(trx, userIdOf(task), { state: 'delivered' }, { state: 'deleting' })),
+        // Failed for good (a removal that cannot apply): the user stays as he was, not `deleting` forever.
+        onError: async (trx, task) =>
           void (await repo.updateUserIf(trx, userIdOf(task), { state: 'delivered' }, { state: 'deleting' })),
       },
     ],
