@@ -4,6 +4,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import { TEST_ENV } from './helpers/app.js';
 import { testDatabaseUrl } from './helpers/db.js';
 
 /**
@@ -13,7 +14,16 @@ import { testDatabaseUrl } from './helpers/db.js';
 t.test('SIGTERM lets the request in flight finish, then the process exits 0', async (t) => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcc-2fa-shutdown-'));
   t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
-  const env = { ...process.env, PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: '10000' };
+  // The suite's cheap argon2id, and no demo data: this test is about the stop, not the start.
+  const env = {
+    ...process.env,
+    ...TEST_ENV,
+    SEED_DEMO: 'false',
+    PORT: '0',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+    SHUTDOWN_TIMEOUT_MS: '10000',
+  };
   if (testDatabaseUrl)
     Object.assign(env, {
       DATABASE_URL: testDatabaseUrl,

@@ -121,5 +121,7 @@ async function pgliteTemplate(): Promise<Blob> {
 
 async function freshPglite() {
   const handle = await openDatabase({ dataDir: 'memory://', loadDataDir: await pgliteTemplate() });
+  // A PGlite closed before its first query never lets the process exit: wait until it answers.
+  await handle.ping();
   return { handle, drop: async () => undefined };
 }
