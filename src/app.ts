@@ -111,6 +111,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     if (ip === undefined) throw badRequest('The client address is not an IP address');
     request.clientIp = ip;
   });
+  // A stop waits for the requests in flight; their keep-alive connections must not hold it for the idle timeout
+  // afterwards: once the stop has begun, every answer closes its connection.
+  let stopping = false;
+  app.addHook('preClose', async () => {
+    stopping = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (stopping) reply.header('Connection', 'close');
+  });
   registerJsonBody(app);
   registerErrorHandling(app);
   for (const schema of sharedSchemas) app.addSchema(schema);

@@ -3,9 +3,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { TEST_ENV } from './helpers/app.js';
-import { testDatabaseUrl } from './helpers/db.js';
+import { seedPgliteDataDir, testDatabaseUrl } from './helpers/db.js';
 
 /**
  * The real process (src/server.ts, under the test runner's TypeScript loader): on SIGTERM it stops taking requests,
@@ -24,6 +25,7 @@ t.test('SIGTERM lets the request in flight finish, then the process exits 0', as
     LOG_LEVEL: 'info',
     SHUTDOWN_TIMEOUT_MS: '10000',
   };
+  if (!testDatabaseUrl) await seedPgliteDataDir(dataDir);
   if (testDatabaseUrl)
     Object.assign(env, {
       DATABASE_URL: testDatabaseUrl,
@@ -31,7 +33,10 @@ t.test('SIGTERM lets the request in flight finish, then the process exits 0', as
       SEED_DEMO: 'false',
       SMS_PROVIDER: 'log',
     });
-  const child = spawn(process.execPath, [...process.execArgv, 'src/server.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // src/server.ts as this file runs: transpiled beside it by `npm test`, or TypeScript under a loader.
+  const self = fileURLToPath(import.meta.url);
+  const server = path.resolve(path.dirname(self), '../src', `server${path.extname(self)}`);
+  const child = spawn(process.execPath, [...process.execArgv, server], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
@@ -52,7 +57,7 @@ t.test('SIGTERM lets the request in flight finish, then the process exits 0', as
 
   // A request whose body is still arriving when SIGTERM comes.
   const body = JSON.stringify({ grant_type: 'client_credentials', client_id: 'nobody', client_secret: 'x' });
-  const inFlight = new Promise<{ status: number; body: string }>((resolve, reject) => {
+  const inFlight = new Promise<{ status: number; body: string; connection: string | undefined }>((resolve, reject) => {
     const req = http.request(
       {
         host: '127.0.0.1',
@@ -64,7 +69,7 @@ t.test('SIGTERM lets the request in flight finish, then the process exits 0', as
       (res) => {
         let text = '';
         res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, connection: res.headers.connection }));
       },
     );
     req.on('error', reject);
@@ -79,6 +84,7 @@ t.test('SIGTERM lets the request in flight finish, then the process exits 0', as
   const response = await inFlight;
   t.equal(response.status, 401, 'the request in flight got its real answer');
   t.match(response.body, /invalid_client/);
+  t.equal(response.connection, 'close', 'the answer closes its keep-alive connection: the stop need not wait for it');
   t.equal(await exited, 0, 'the process exited cleanly');
   t.match(output, /stopping/, 'it logged the stop');
   await t.rejects(
