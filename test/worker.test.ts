@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { insertTask } from '../src/features/tasks/repository.js';
 import type { TaskHandler } from '../src/core/task-handler.js';
 import { TaskWorker } from '../src/worker/worker.js';
@@ -9,13 +9,19 @@ import { addEntryOk, getTask } from './helpers/api.js';
 // left due or claimed is canceled. The clock only moves forward; tests use dates relative to it.
 const LEASE_SECONDS = 30;
 const ctx = await buildTestApp(t);
-t.afterEach(async () => {
+const cancelLeftovers = async () => {
   await ctx.handle.db
     .updateTable('task')
     .set({ state: 'canceled', locked_by: null, locked_until: null })
     .where('state', 'in', ['todo', 'doing'])
     .execute();
-});
+};
+/** A test of this file: its leftovers are canceled when it ends (a root afterEach would reach a suite's other files). */
+const workerTest = (name: string, fn: (t: Test) => Promise<void>) =>
+  t.test(name, async (t) => {
+    t.teardown(cancelLeftovers);
+    await fn(t);
+  });
 
 /** A service with one new whitelist entry whose add task is due, and two workers sharing the queue. */
 async function setup() {
@@ -29,7 +35,7 @@ const taskRow = (taskId: number) =>
 const entryRow = (id: number) =>
   ctx.handle.db.selectFrom('two_fa_whitelist').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
 
-t.test('a task claimed by one worker is not claimable by another before its lease ends', async (t) => {
+workerTest('a task claimed by one worker is not claimable by another before its lease ends', async (t) => {
   const { taskId, a, b } = await setup();
   const claimed = await a.claimOne();
   t.equal(claimed?.task_id, taskId);
@@ -40,7 +46,7 @@ t.test('a task claimed by one worker is not claimable by another before its leas
   t.equal(await b.claimOne(), undefined, 'at the very end of the lease');
 });
 
-t.test('after the lease of a dead worker ends, another worker takes the task over and applies it once', async (t) => {
+workerTest('after the lease of a dead worker ends, another worker takes the task over and applies it once', async (t) => {
   const { svc, id, taskId, a, b } = await setup();
   await a.claimOne(); // …and worker A dies without running it
   ctx.clock.advance((LEASE_SECONDS + 1) * 1000);
@@ -56,7 +62,7 @@ t.test('after the lease of a dead worker ends, another worker takes the task ove
   t.equal((await getTask(ctx.app, svc, taskId)).state, 'done');
 });
 
-t.test('a worker whose task was taken over and finished applies and changes nothing when it finally runs it', async (t) => {
+workerTest('a worker whose task was taken over and finished applies and changes nothing when it finally runs it', async (t) => {
   const { id, taskId, a, b } = await setup();
   const claimedByA = await a.claimOne();
   ctx.clock.advance((LEASE_SECONDS + 1) * 1000);
@@ -71,7 +77,7 @@ t.test('a worker whose task was taken over and finished applies and changes noth
   t.strictSame(await entryRow(id), entryAfterB, 'the entry is untouched');
 });
 
-t.test('a worker whose lease was taken over does not apply the task while the new holder has it', async (t) => {
+workerTest('a worker whose lease was taken over does not apply the task while the new holder has it', async (t) => {
   const { id, taskId, a, b } = await setup();
   const claimedByA = await a.claimOne();
   ctx.clock.advance((LEASE_SECONDS + 1) * 1000);
@@ -87,7 +93,7 @@ t.test('a worker whose lease was taken over does not apply the task while the ne
   t.equal((await entryRow(id)).state, 'enabled');
 });
 
-t.test('a task claimed again and again past maxAttempts ends in error, and so does its entry', async (t) => {
+workerTest('a task claimed again and again past maxAttempts ends in error, and so does its entry', async (t) => {
   const { svc, id, taskId, a } = await setup();
   // Default maxAttempts is 5: five claims die, the sixth gives up instead of applying.
   let claimed;
@@ -103,7 +109,7 @@ t.test('a task claimed again and again past maxAttempts ends in error, and so do
   t.equal((await getTask(ctx.app, svc, taskId)).state, 'error');
 });
 
-t.test('a task is claimed only once its execution date has come', async (t) => {
+workerTest('a task is claimed only once its execution date has come', async (t) => {
   const svc = await ctx.newService();
   const later = new Date(ctx.clock.now().getTime() + 3600_000);
   const row = await ctx.handle.db.transaction().execute((trx) =>
@@ -122,7 +128,7 @@ t.test('a task is claimed only once its execution date has come', async (t) => {
   t.equal((await ctx.worker.claimOne())?.task_id, row.task_id, 'at its date');
 });
 
-t.test('a task whose error hook fails still ends in error, and the worker goes on with the queue', async (t) => {
+workerTest('a task whose error hook fails still ends in error, and the worker goes on with the queue', async (t) => {
   const svc = await ctx.newService();
   const explode: TaskHandler = {
     apply: async () => {
@@ -160,7 +166,7 @@ t.test('a task whose error hook fails still ends in error, and the worker goes o
   t.equal((await entryRow(id)).state, 'enabled');
 });
 
-t.test('a started worker runs a new task as soon as it is notified, without polling', async (t) => {
+workerTest('a started worker runs a new task as soon as it is notified, without polling', async (t) => {
   const svc = await ctx.newService();
   const worker = ctx.newWorker('listener'); // polls every 60 s: only NOTIFY can wake it within the test
   await worker.start();
