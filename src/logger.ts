@@ -5,7 +5,7 @@ import pino, { type LoggerOptions } from 'pino';
  * Never in a log line: passwords, secrets, tokens, signatures, consumer keys. Listed by path for pino's `redact`;
  * query strings are cut from logged URLs because some carry tokens (validation links).
  */
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'req.headers["x-ovh-signature"]',
@@ -37,7 +37,7 @@ export function loggerOptions(level: string): LoggerOptions {
   };
 }
 
-export function stripQuery(url: string): string {
+function stripQuery(url: string): string {
   const i = url.indexOf('?');
   return i < 0 ? url : `${url.slice(0, i)}?[redacted]`;
 }

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { ColumnType, Generated, Selectable } from 'kysely';
 
 /** A timestamptz: read as a Date, written as a Date or an SQL expression. */
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
@@ -327,5 +327,4 @@ export interface Database {
 export type ServiceRow = Selectable<ServiceTable>;
 export type WhitelistRow = Selectable<TwoFaWhitelistTable>;
 export type TaskRow = Selectable<TaskTable>;
-export type NewTask = Insertable<TaskTable>;
 export type { Timestamp };

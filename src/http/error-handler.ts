@@ -45,7 +45,7 @@ function classFor(status: number): OvhErrorClass {
 }
 
 /** OVH names the parameter at fault in brackets: `[ip] …`, and lists unknown ones as "not described parameters". */
-export function validationMessage(issues: ValidationIssue[], context?: string): string {
+function validationMessage(issues: ValidationIssue[], context?: string): string {
   const unknown = issues.filter((i) => i.keyword === 'additionalProperties');
   if (unknown.length > 0) {
     const names = unknown.map((i) => String((i.params as { additionalProperty?: string }).additionalProperty));

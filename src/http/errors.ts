@@ -27,7 +27,6 @@ export class ApiError extends Error {
 
 export const badRequest = (message: string) => new ApiError(400, 'Client::BadRequest', message);
 export const notFound = (message: string) => new ApiError(404, 'Client::NotFound', message);
-export const conflict = (message: string) => new ApiError(409, 'Client::Conflict', message);
 
 /** OVH answers exactly this for a service that does not exist and for one the caller does not own. */
 export const serviceNotFound = () => notFound('This service does not exist');

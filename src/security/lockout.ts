@@ -35,7 +35,7 @@ export const ACCOUNT_POLICY: LockPolicy = {
   forgetAfterMs: Infinity,
 };
 /** Per (account, client network): the same, forgotten after a quiet day. It outlives a success elsewhere. */
-export const PAIR_POLICY: LockPolicy = { ...ACCOUNT_POLICY, hardLimit: Infinity, forgetAfterMs: 24 * HOUR };
+const PAIR_POLICY: LockPolicy = { ...ACCOUNT_POLICY, hardLimit: Infinity, forgetAfterMs: 24 * HOUR };
 /**
  * Per client network (IPv4 address or IPv6 /64): more free failures, since a whole office may share one address, and
  * never cleared by a success: one login of an attacker's own account must not buy him more guesses at others.
@@ -174,7 +174,7 @@ function sortKeys(keys: readonly LockKey[]): LockKey[] {
 }
 
 /** When a key with `failures` consecutive failures may try again; null when it need not wait. */
-export function lockUntil(policy: LockPolicy, failures: number, now: Date): Date | null {
+function lockUntil(policy: LockPolicy, failures: number, now: Date): Date | null {
   if (failures >= policy.hardLimit) return new Date(now.getTime() + policy.hardLockMs);
   if (failures < policy.freeFailures) return null;
   const delay = Math.min(policy.baseDelayMs * 2 ** (failures - policy.freeFailures), policy.maxDelayMs);

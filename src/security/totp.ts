@@ -2,7 +2,7 @@ import { generateSecret, generateURI, verify } from 'otplib';
 import QRCode from 'qrcode';
 
 /** RFC 6238 with what every authenticator app reads: SHA-1, 6 digits, 30 s. */
-export const TOTP_PERIOD = 30;
+const TOTP_PERIOD = 30;
 
 /** A 160-bit secret from a CSPRNG (RFC 4226 R6), base32. */
 export const newTotpSecret = (): string => generateSecret({ length: 20 });

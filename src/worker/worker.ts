@@ -8,7 +8,7 @@ import { claimDueTask, finishTask, lockHeldTask } from '../features/tasks/reposi
 import type { TaskHandlers } from '../core/task-handler.js';
 import { SecretBox } from '../security/secret-box.js';
 
-export const TASK_CHANNEL = 'task_due';
+const TASK_CHANNEL = 'task_due';
 
 export interface WorkerOptions {
   handle: DatabaseHandle;

@@ -12,7 +12,7 @@ import * as repo from './repository.js';
 
 const MAX_NETWORKS = 256;
 
-export const toAllowedNetworkDto = (row: AllowedNetworkRow) => ({
+const toAllowedNetworkDto = (row: AllowedNetworkRow) => ({
   description: row.description,
   network: row.network,
   networkAccessId: row.network_access_id,

@@ -10,15 +10,15 @@ import type { AuditLog } from '../audit/api.js';
 import type { Approval, ApprovalPolicy, HeldTasks, NewOperation, OperationValidator, Operations } from './api.js';
 import * as repo from './repository.js';
 
-export const OPERATION_TOKEN_TTL_MS = 15 * 60_000;
+const OPERATION_TOKEN_TTL_MS = 15 * 60_000;
 /** An operation only an operator can approve waits a day: nobody is paged by SMS. */
-export const OPERATOR_APPROVAL_TTL_MS = 24 * 3600_000;
-export const OPERATION_MAX_FAILURES = 5;
-export const RESEND_INTERVAL_MS = 60_000;
+const OPERATOR_APPROVAL_TTL_MS = 24 * 3600_000;
+const OPERATION_MAX_FAILURES = 5;
+const RESEND_INTERVAL_MS = 60_000;
 /** Most SMS one operation may cause, first one included. */
-export const MAX_SENDS_PER_OPERATION = 5;
+const MAX_SENDS_PER_OPERATION = 5;
 /** Most SMS one phone number receives in 24 hours: an SMS costs money and an attacker could repeat the request. */
-export const MAX_SMS_PER_NUMBER_PER_DAY = 30;
+const MAX_SMS_PER_NUMBER_PER_DAY = 30;
 
 const newToken = () => String(randomInt(0, 100_000_000)).padStart(8, '0');
 const noValidator = () =>

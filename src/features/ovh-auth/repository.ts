@@ -39,18 +39,6 @@ export async function findApplicationByKey(db: Executor, applicationKey: string)
   return db.selectFrom('application').selectAll().where('application_key', '=', applicationKey).executeTakeFirst();
 }
 
-export async function listApplications(db: Executor) {
-  return db.selectFrom('application').select(['application_id', 'application_key', 'secret_ciphertext']).execute();
-}
-
-export async function updateApplicationSecret(db: Executor, applicationId: number, secretCiphertext: string) {
-  await db
-    .updateTable('application')
-    .set({ secret_ciphertext: secretCiphertext })
-    .where('application_id', '=', applicationId)
-    .execute();
-}
-
 /**
  * The one indexed lookup a signed call costs: the application by its key and, joined by the consumer key's hash, the
  * credential and its account. A CK of another application is not found.

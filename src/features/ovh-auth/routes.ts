@@ -49,7 +49,7 @@ const AuthError = Type.Object({
 });
 
 /** The base URL the caller reached us at: PUBLIC_URL when set, else the request's own scheme and Host. */
-export function baseUrlOf(request: FastifyRequest, publicUrl: string | undefined): string {
+function baseUrlOf(request: FastifyRequest, publicUrl: string | undefined): string {
   return publicUrl ?? `${request.protocol}://${request.host}`;
 }
 

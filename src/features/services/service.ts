@@ -21,8 +21,8 @@ export interface ServiceDto {
   twoFAState: 'disabled' | 'enabled';
 }
 
-export const SERVICE_NAME_PATTERN = /^[a-z0-9][a-z0-9.-]{1,62}$/;
-export const LOGIN_PATTERN = /^[a-z0-9][a-z0-9._-]{1,62}$/;
+const SERVICE_NAME_PATTERN = /^[a-z0-9][a-z0-9.-]{1,62}$/;
+const LOGIN_PATTERN = /^[a-z0-9][a-z0-9._-]{1,62}$/;
 
 export class ServicesService implements ServicesApi {
   constructor(

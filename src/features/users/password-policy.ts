@@ -18,7 +18,7 @@ export interface PasswordPolicy {
   validityPeriod: number;
 }
 
-export const DEFAULT_POLICY: PasswordPolicy = {
+const DEFAULT_POLICY: PasswordPolicy = {
   deniedChars: [],
   digitMandatory: true,
   letterMandatory: true,
@@ -49,7 +49,7 @@ export async function passwordPolicyOf(db: Kysely<Database>, serviceName: string
 }
 
 /** The first rule a password breaks, in words a user can act on; undefined when it fits the policy. */
-export function policyViolation(password: string, policy: PasswordPolicy): string | undefined {
+function policyViolation(password: string, policy: PasswordPolicy): string | undefined {
   const length = [...password].length;
   if (length < policy.minLength) return `must be at least ${policy.minLength} characters long`;
   if (length > policy.maxLength) return `must be at most ${policy.maxLength} characters long`;

@@ -306,6 +306,6 @@ export class UsersService implements UsersApi {
 const SENSITIVE_TASKS = new Set<string>([USER_TASKS.create, USER_TASKS.remove, USER_TASKS.enable, USER_TASKS.disable]);
 
 /** A random password that fits the default policy: letters of both cases, digits and a special character. */
-export function generatePassword(): string {
+function generatePassword(): string {
   return `${randomAlphanumeric(16)}a7Z-${randomAlphanumeric(4)}`;
 }

@@ -22,7 +22,7 @@ export interface WhitelistLimits extends IpBlockLimits {
   maxEntries: number;
 }
 
-export const toWhitelistDto = (row: WhitelistRow): WhitelistDto => ({
+const toWhitelistDto = (row: WhitelistRow): WhitelistDto => ({
   id: row.id,
   ip: row.ip,
   cidrNetmask: row.cidr_netmask,
