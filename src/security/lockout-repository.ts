@@ -53,3 +53,13 @@ export async function refundFailure(trx: Transaction<Database>, key: string, own
 export async function runningLocks(db: Kysely<Database>, keys: string[], now: Date) {
   return db.selectFrom('auth_failure').select('locked_until').where('key', 'in', keys).where('locked_until', '>', now).execute();
 }
+
+/** Deletes an account's key and every (account, network) pair key of it. Returns how many there were. */
+export async function deleteAccountCounters(db: Kysely<Database>, accountKey: string): Promise<number> {
+  const pairs = `${accountKey.replace(/[\\%_]/g, (c) => `\\${c}`)}@%`;
+  const result = await db
+    .deleteFrom('auth_failure')
+    .where((eb) => eb.or([eb('key', '=', accountKey), eb('key', 'like', pairs)]))
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

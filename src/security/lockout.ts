@@ -162,6 +162,11 @@ export class Lockout {
     return rows.reduce((max, r) => Math.max(max, r.locked_until!.getTime() - now.getTime()), 0);
   }
 
+  /** Unlock of an account: forgets its failures and those of each of its (account, network) pairs. */
+  async clearAccount(account: LockKey): Promise<boolean> {
+    return (await repo.deleteAccountCounters(this.db, account.key)) > 0;
+  }
+
   /** Operator unlock: forgets a key's failures. Returns whether there was anything to forget. */
   async clear(key: LockKey): Promise<boolean> {
     return (await repo.deleteCounters(this.db, [key.key])) > 0;

@@ -4,3 +4,5 @@ import '../secure-flow.test.js';
 import '../password-lost.test.js';
 import '../lockout.test.js';
 import '../security-review.test.js';
+import '../login-answers.test.js';
+import '../unlock.test.js';

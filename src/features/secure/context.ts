@@ -33,7 +33,8 @@ export interface SessionUser {
   user: UserRow;
 }
 
-export const unauthorized = (message = 'Invalid login or password') => new ApiError(401, 'Client::Unauthorized', message);
+export const unauthorized = (message = 'Invalid login, password or 2FA code') =>
+  new ApiError(401, 'Client::Unauthorized', message);
 export const tooMany = (ms: number) =>
   new ApiError(429, 'Client::TooManyRequests', `Too many failed attempts: retry in ${Math.ceil(ms / 1000)} s`);
 export const forbidden = (message: string) => new ApiError(403, 'Client::Forbidden', message);

@@ -32,6 +32,9 @@ export class LoginService {
    * password-reset code), then the TOTP code unless the client IP is in an enabled twoFAWhitelist entry (that skips
    * the code only, and is audited). A user without 2FA on a service where 2FA is on gets only the `credentialsRenewal`
    * scope.
+   *
+   * Every failure answers the same 401 (unknown login, wrong password, missing, wrong or replayed code, wrong reset
+   * code), after the same work (argon2 runs for an unknown login too): only the audit event says which factor failed.
    */
   async login(serviceName: string, input: LoginInput, rawIp: string) {
     const { lockout, users, services, allowedNetworks, whitelist, audit } = this.deps;
@@ -82,11 +85,11 @@ export class LoginService {
       if (!bypass) {
         if (!input.token) {
           await failed('totpMissing');
-          throw unauthorized('A 2FA code is required');
+          throw unauthorized();
         }
         if (!(await this.acceptTotp(u, input.token))) {
           await failed('totp');
-          throw unauthorized('Invalid 2FA code');
+          throw unauthorized();
         }
       }
     } else if (service.two_fa_state === 'enabled') {

@@ -45,6 +45,7 @@ export class SecureService implements Sessions {
   validateOperation: OperationValidationService['validate'] = (...args) => this.#operations.validate(...args);
   resendToken: OperationValidationService['resend'] = (...args) => this.#operations.resend(...args);
   unlockUser: UnlockService['unlockUser'] = (...args) => this.#unlock.unlockUser(...args);
+  unlockUserById: UnlockService['unlockUserById'] = (...args) => this.#unlock.unlockUserById(...args);
   unlockAddress: UnlockService['unlockAddress'] = (...args) => this.#unlock.unlockAddress(...args);
   passwordLost = (serviceName: string, login: string, ip: string) => this.#resets.passwordLost(serviceName, login, ip);
 
