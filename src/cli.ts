@@ -34,6 +34,8 @@ Commands:
   operation approve <serviceName> <operationId>   approve a pending operation without its token: the way out when no
                                                   token validator can be reached (advancedSecurity fails closed)
   ip unlock <address>                             clear the failed-login count of a client address (its /64 for IPv6)
+  audit purge --older-than-days <N>               delete audit events older than N days (at least 30); the purge is
+                                                  itself recorded (audit.purged). The only way events are ever deleted
   keys new                                        print a new SECRET_KEYS entry (no database needed)
   keys rotate                                     re-seal stored secrets with the first key of SECRET_KEYS
   dev-cert [--out <dir>]                          write a self-signed cert.pem and key.pem (default ./certs)
@@ -52,6 +54,9 @@ type Command =
   { needsDb: false; run: (args: string[]) => Promise<unknown> } | { needsDb?: true; run: (ctx: Ctx) => Promise<unknown> };
 
 class UsageError extends Error {}
+
+/** An audit purge keeps at least this many days of events. */
+const MIN_AUDIT_DAYS = 30;
 
 /** Who the audit log names for a CLI command. */
 const OPERATOR = { login: 'operator', ip: null };
@@ -149,6 +154,17 @@ const commands: Record<string, Command> = {
       const [text] = parse(args, {}).positionals;
       if (!text) throw new UsageError('ip unlock needs an IPv4 or IPv6 <address>');
       return app.secure.unlockAddress(text, OPERATOR);
+    },
+  },
+  'audit purge': {
+    run: async ({ args, app }) => {
+      const { values } = parse(args, { 'older-than-days': { type: 'string' } });
+      const days = Number(values['older-than-days']);
+      if (!Number.isInteger(days) || days < MIN_AUDIT_DAYS) {
+        throw new UsageError(`audit purge needs --older-than-days <N>, a whole number of at least ${MIN_AUDIT_DAYS}`);
+      }
+      const before = new Date(Date.now() - days * 86_400_000);
+      return { before: before.toISOString(), deleted: await app.audit.purge(before, OPERATOR.login) };
     },
   },
   'operation approve': {

@@ -4,3 +4,4 @@ import '../keys-rotate.test.js';
 import '../secrets-at-rest.test.js';
 import '../retention.test.js';
 import '../migrations.test.js';
+import '../audit.test.js';

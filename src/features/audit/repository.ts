@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../../db/types.js';
 import type { AuditEventInput } from './api.js';
 
@@ -17,15 +17,45 @@ export async function insertEvent(trx: Kysely<Database> | Transaction<Database>,
     .execute();
 }
 
-export async function listEvents(
-  db: Kysely<Database>,
-  serviceName: string,
-  filter: { from?: Date | undefined; to?: Date | undefined; type?: string | undefined },
-) {
+export interface EventFilter {
+  from?: Date | undefined;
+  to?: Date | undefined;
+  type?: string | undefined;
+  userId?: number | undefined;
+  /** Only events older than this one (its id): the next page. */
+  before?: number | undefined;
+  limit: number;
+}
+
+/** A page of a service's events, newest first. */
+export async function listEvents(db: Kysely<Database>, serviceName: string, filter: EventFilter) {
   let query = db.selectFrom('audit_event').selectAll().where('service_name', '=', serviceName);
   if (filter.from) query = query.where('created_at', '>=', filter.from);
   if (filter.to) query = query.where('created_at', '<', filter.to);
   if (filter.type?.endsWith('*')) query = query.where('type', 'like', `${filter.type.slice(0, -1).replace(/[\\%_]/g, '\\$&')}%`);
   else if (filter.type) query = query.where('type', '=', filter.type);
-  return query.orderBy('id', 'desc').limit(1000).execute();
+  if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
+  if (filter.before !== undefined) query = query.where('id', '<', filter.before);
+  return query.orderBy('id', 'desc').limit(filter.limit).execute();
+}
+
+/**
+ * Deletes the events older than `cutoff` (the append-only trigger lets this transaction through, and only it) and
+ * records the purge itself, in the same transaction. Returns how many were deleted.
+ */
+export async function purgeEvents(db: Kysely<Database>, cutoff: Date, actor: string): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    await sql`SELECT set_config('pcc.audit_purge', 'on', true)`.execute(trx);
+    const result = await trx.deleteFrom('audit_event').where('created_at', '<', cutoff).executeTakeFirst();
+    await sql`SELECT set_config('pcc.audit_purge', 'off', true)`.execute(trx);
+    const deleted = Number(result.numDeletedRows);
+    await insertEvent(trx, {
+      serviceName: null,
+      type: 'audit.purged',
+      actor,
+      ip: null,
+      data: { before: cutoff.toISOString(), deleted },
+    });
+    return deleted;
+  });
 }

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
-import { DateTime, commonErrors } from '../../http/schemas.js';
+import { DateTime, Id, commonErrors } from '../../http/schemas.js';
+import { DEFAULT_PAGE, MAX_PAGE } from './service.js';
 import type { App } from '../../http/types.js';
 
 const AuditEvent = Type.Object(
@@ -21,13 +22,20 @@ export default async function auditRoutes(app: App) {
   app.get('/dedicatedCloud/:serviceName/auditLog', {
     schema: {
       tags: ['dedicatedCloud'],
-      summary: 'Audit events of the service (extension), newest first, 1000 at most',
+      summary: 'Audit events of the service (extension), newest first, a page at a time',
+      description:
+        'Pages newest first: `limit` events (default 100, at most 1000); the next page passes the last id seen as `before`.',
       params: Type.Object({ serviceName: Type.String({ minLength: 1, maxLength: 63 }) }),
       querystring: Type.Object(
         {
           from: Type.Optional({ ...DateTime, description: 'Events at or after this date' }),
           to: Type.Optional({ ...DateTime, description: 'Events before this date' }),
           type: Type.Optional(Type.String({ maxLength: 100, description: 'Exact type, or a prefix ending with * (login.*)' })),
+          userId: Type.Optional({ ...Id, description: 'Only the events about this user' }),
+          before: Type.Optional({ ...Id, description: 'Only events older than this one (its id): the next page' }),
+          limit: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: DEFAULT_PAGE, description: 'Events per page' }),
+          ),
         },
         { additionalProperties: false },
       ),

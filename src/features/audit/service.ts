@@ -16,10 +16,16 @@ export class AuditService implements AuditLog {
     return repo.insertEvent(this.db, event);
   }
 
-  async list(serviceName: string, query: { from?: string | undefined; to?: string | undefined; type?: string | undefined }) {
-    const from = parseDate('from', query.from);
-    const to = parseDate('to', query.to);
-    const rows = await repo.listEvents(this.db, serviceName, { from, to, type: query.type });
+  /** A page of the service's events, newest first: `limit` (default 100, at most 1000) older than `before`. */
+  async list(serviceName: string, query: AuditQuery) {
+    const rows = await repo.listEvents(this.db, serviceName, {
+      from: parseDate('from', query.from),
+      to: parseDate('to', query.to),
+      type: query.type,
+      userId: query.userId,
+      before: query.before,
+      limit: query.limit ?? DEFAULT_PAGE,
+    });
     return rows.map((r) => ({
       id: r.id,
       date: toOvhDate(r.created_at),
@@ -30,6 +36,23 @@ export class AuditService implements AuditLog {
       data: r.data,
     }));
   }
+
+  /** The operator's purge (CLI `audit purge`): events older than `cutoff` go, and the purge is itself recorded. */
+  purge(cutoff: Date, actor: string): Promise<number> {
+    return repo.purgeEvents(this.db, cutoff, actor);
+  }
+}
+
+export const DEFAULT_PAGE = 100;
+export const MAX_PAGE = 1000;
+
+export interface AuditQuery {
+  from?: string | undefined;
+  to?: string | undefined;
+  type?: string | undefined;
+  userId?: number | undefined;
+  before?: number | undefined;
+  limit?: number | undefined;
 }
 
 function parseDate(field: string, text: string | undefined): Date | undefined {

@@ -1,0 +1,82 @@
+import t from 'tap';
+import { sql } from 'kysely';
+import { buildTestApp } from './helpers/app.js';
+
+/** The audit trail: append-only in the database itself, read a page at a time, purged only by the operator. */
+const ctx = await buildTestApp(t);
+const { app } = ctx;
+const db = ctx.handle.db;
+const log = (svc: string, query = '') => app.inject({ method: 'GET', url: `/1.0/dedicatedCloud/${svc}/auditLog${query}` });
+
+async function events(svc: string, count: number, userId: number | null = null) {
+  for (let i = 0; i < count; i++) {
+    await app.services.audit.write({ serviceName: svc, type: 'test.event', actor: 'tester', ip: null, userId, data: { i } });
+  }
+}
+
+t.test('the database refuses UPDATE, DELETE and TRUNCATE of audit events', async (t) => {
+  const svc = await ctx.newService();
+  await events(svc, 1);
+  for (const [what, statement] of [
+    ['UPDATE', sql`UPDATE audit_event SET actor = 'someone else' WHERE service_name = ${svc}`],
+    ['DELETE', sql`DELETE FROM audit_event WHERE service_name = ${svc}`],
+    ['TRUNCATE', sql`TRUNCATE audit_event`],
+  ] as const) {
+    await t.rejects(statement.execute(db), /append-only/, `${what} is refused`);
+  }
+  const rows = await db.selectFrom('audit_event').select('actor').where('service_name', '=', svc).execute();
+  t.strictSame(rows, [{ actor: 'tester' }], 'the event is still there, unchanged');
+});
+
+t.test('the log pages newest first: limit, then before the last id seen', async (t) => {
+  const svc = await ctx.newService();
+  await events(svc, 5);
+  const first = (await log(svc, '?type=test.event&limit=2')).json<Array<{ id: number; data: { i: number } }>>();
+  t.strictSame(
+    first.map((e) => e.data.i),
+    [4, 3],
+  );
+  const second = (await log(svc, `?type=test.event&limit=2&before=${first[1]!.id}`)).json<Array<{ data: { i: number } }>>();
+  t.strictSame(
+    second.map((e) => e.data.i),
+    [2, 1],
+  );
+  const last = (await log(svc, `?type=test.event&limit=2&before=${first[1]!.id - 2}`)).json<Array<{ data: { i: number } }>>();
+  t.ok(last.length <= 1, 'the last page holds what is left');
+});
+
+t.test('a page holds 100 events unless told otherwise, and never more than 1000', async (t) => {
+  const svc = await ctx.newService();
+  await events(svc, 101);
+  t.equal((await log(svc, '?type=test.event')).json().length, 100, 'default');
+  t.equal((await log(svc, '?type=test.event&limit=1000')).json().length, 101);
+  for (const limit of ['1001', '0', 'x']) {
+    const res = await log(svc, `?limit=${limit}`);
+    t.equal(res.statusCode, 400, `limit=${limit}`);
+  }
+});
+
+t.test('the log filters by user', async (t) => {
+  const svc = await ctx.newService();
+  await events(svc, 2, 41);
+  await events(svc, 3, 42);
+  const res = await log(svc, '?userId=42');
+  t.equal(res.statusCode, 200);
+  t.strictSame(
+    res.json().map((e: { userId: number }) => e.userId),
+    [42, 42, 42],
+  );
+});
+
+t.test('the operator purge deletes old events only, records itself, and leaves the table append-only', async (t) => {
+  const svc = await ctx.newService();
+  await events(svc, 3);
+  const cutoff = new Date(Date.now() + 60_000); // every event so far is older
+  const deleted = await app.services.audit.purge(cutoff, 'operator');
+  t.ok(deleted >= 3, `${deleted} events purged`);
+  t.equal((await log(svc, '?type=test.event')).json().length, 0);
+  const purge = await db.selectFrom('audit_event').selectAll().where('type', '=', 'audit.purged').execute();
+  t.equal(purge.length, 1, 'the purge is recorded');
+  t.match(purge[0], { actor: 'operator', data: { deleted } });
+  await t.rejects(sql`DELETE FROM audit_event`.execute(db), /append-only/, 'and DELETE is refused again afterwards');
+});
