@@ -98,6 +98,9 @@ t.test('five wrong tokens block the operation and cancel its task; the right tok
   const get = await kit.secure('GET', g.svc, `/operation/${g.operationId}`, { session: g.session });
   t.match(get.json(), { state: 'blocked', triesLeft: 0 });
   t.equal((await kit.task(g.svc, g.taskId)).state, 'canceled');
+  // Five wrong tokens also count against the validator, like five wrong logins: he waits 30 s.
+  t.equal((await g.validate(g.token())).statusCode, 429, 'the validator is locked out for a while');
+  ctx.clock.advance(30_000);
   const right = await g.validate(g.token());
   t.equal(right.statusCode, 400);
   t.match(right.json().message, /is blocked/);
@@ -283,4 +286,33 @@ t.test('an unknown operation is 404', async (t) => {
   const g = await gatedChange();
   const res = await kit.secure('GET', g.svc, '/operation/999999', { session: g.session });
   t.equal(res.statusCode, 404);
+});
+
+t.test('wrong tokens count against the validator across operations: the sixth guess waits, whatever operation', async (t) => {
+  const svc = await ctx.newService();
+  const admin = await kit.validator(svc);
+  const operations: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const person = await kit.plainUser(svc, { phone: false, approver: admin });
+    const res = await kit.api('POST', `/1.0/dedicatedCloud/${svc}/user/${person.userId}/changePassword`, {
+      password: freshPassword(),
+    });
+    operations.push((await kit.operationOf(res.json().taskId)).operation_id);
+  }
+  await kit.settle();
+  const { sessionToken } = await kit.session(svc, admin);
+  const guess = (operationId: number, ip = '192.0.2.10') =>
+    kit.secure('POST', svc, `/operation/${operationId}/validate`, {
+      session: sessionToken,
+      ip,
+      payload: { token: wrongOf(inbox.tokenFor(admin.phone!, operationId)) },
+    });
+  // Each operation alone would allow 5 tries: 2 + 2 + 1 stay within every operation's limit.
+  for (const operationId of [operations[0]!, operations[0]!, operations[1]!, operations[1]!, operations[2]!]) {
+    t.equal((await guess(operationId)).statusCode, 400);
+  }
+  const sixth = await guess(operations[2]!);
+  t.equal(sixth.statusCode, 429, 'the sixth wrong token is refused before it is checked');
+  t.equal((await guess(operations[2]!, '198.51.100.77')).statusCode, 429, 'from another address too: the validator is counted');
+  t.match(await operationRow(operations[2]!), { state: 'pending', failed_attempts: 1 }, 'the refused guesses were not checked');
 });

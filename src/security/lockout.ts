@@ -150,6 +150,17 @@ export class Lockout {
     });
   }
 
+  /**
+   * The admitted attempt turned out not to be a guess (it failed for another reason, or a check that does not prove
+   * identity passed): every key gets it back, and loses the lock it set, if any. Earlier failures stay.
+   */
+  async refund(keys: readonly LockKey[], admission: Admission): Promise<void> {
+    const ownLocks = new Map(admission.admitted ? admission.locksOnFailure.map((l) => [l.key, l.until]) : []);
+    await this.db.transaction().execute(async (trx) => {
+      for (const key of sortKeys(keys)) await repo.refundFailure(trx, key.key, ownLocks.get(key.key) ?? null);
+    });
+  }
+
   /** Milliseconds before any of these keys may try again, without counting anything; 0 when none is locked. */
   async waitMs(keys: readonly LockKey[]): Promise<number> {
     if (keys.length === 0) return 0;

@@ -1,5 +1,13 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database, OperationRow, UserRow } from '../../db/types.js';
+import { ApiError } from '../../http/errors.js';
+
+/** A wrong operation token (400): the one failure of a validation that counts against the validator's lockout. */
+export class WrongOperationToken extends ApiError {
+  constructor(message: string) {
+    super(400, 'Client::BadRequest', message);
+  }
+}
 
 /**
  * How a change is approved before it applies:

@@ -7,7 +7,15 @@ import { enqueueMessage, smsSentToday } from '../../notify/outbox.js';
 import { contexts } from '../../security/contexts.js';
 import type { SecretBox } from '../../security/secret-box.js';
 import type { AuditLog } from '../audit/api.js';
-import type { Approval, ApprovalPolicy, HeldTasks, NewOperation, OperationValidator, Operations } from './api.js';
+import {
+  WrongOperationToken,
+  type Approval,
+  type ApprovalPolicy,
+  type HeldTasks,
+  type NewOperation,
+  type OperationValidator,
+  type Operations,
+} from './api.js';
 import * as repo from './repository.js';
 
 const OPERATION_TOKEN_TTL_MS = 15 * 60_000;
@@ -198,7 +206,7 @@ export class OperationService implements Operations {
       return { ok: true as const, op: { ...op, state: 'validated' as const } };
     });
     if (!outcome.ok) {
-      throw badRequest(
+      throw new WrongOperationToken(
         outcome.blocked
           ? 'Wrong token: the operation is canceled after 5 wrong tokens'
           : `Wrong token (${outcome.left} ${outcome.left === 1 ? 'try' : 'tries'} left)`,

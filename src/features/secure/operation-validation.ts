@@ -1,7 +1,9 @@
 import { toOvhDate } from '../../clock.js';
 import type { OperationRow } from '../../db/types.js';
+import { attemptKeys, lockKeys } from '../../security/lockout.js';
+import { WrongOperationToken } from '../operations/api.js';
 import { USER_TASKS } from '../users/api.js';
-import { forbidden, type SecureDeps, type SessionUser } from './context.js';
+import { forbidden, tooMany, type SecureDeps, type SessionUser } from './context.js';
 
 /** The guide's "Operation validation": a token validator loads the operation received by SMS and types its token. */
 export class OperationValidationService {
@@ -27,17 +29,33 @@ export class OperationValidationService {
     };
   }
 
+  /**
+   * "Validate the operation with the token received by SMS". Besides the operation's own 5 tries, a wrong token counts
+   * like a wrong login on the validator and his client network, decided and counted before the token is checked: a
+   * validator's session cannot guess tokens across many operations.
+   */
   async validate(serviceName: string, session: SessionUser, operationId: number, token: string, ip: string) {
-    const { operations } = this.deps;
+    const { operations, lockout } = this.deps;
     requireValidator(session);
     await this.requireScopeFor(session, await operations.find(serviceName, operationId));
-    const op = await operations.validate(
-      serviceName,
-      operationId,
-      token,
-      { userId: session.user.user_id, actor: session.user.name },
-      ip,
-    );
+    const keys = attemptKeys(lockKeys.user(serviceName, session.user.name), ip);
+    const admission = await lockout.admit(keys);
+    if (!admission.admitted) throw tooMany(admission.waitMs);
+    let op: OperationRow;
+    try {
+      op = await operations.validate(
+        serviceName,
+        operationId,
+        token,
+        { userId: session.user.user_id, actor: session.user.name },
+        ip,
+      );
+    } catch (err) {
+      // Only a wrong token is a guess; an expired or finished operation gives the attempt back.
+      if (!(err instanceof WrongOperationToken)) await lockout.refund(keys, admission);
+      throw err;
+    }
+    await lockout.refund(keys, admission);
     return { operationId: op.operation_id, state: 'validated' as const, taskId: op.task_id };
   }
 
