@@ -66,7 +66,7 @@ export default async function secureRoutes(app: App) {
   app.delete('/secure/:serviceName/session', {
     schema: { tags, summary: 'Log out', security, params: Params, response: { 204: Type.Null(), ...errors } },
     handler: async (request, reply) => {
-      await app.services.secure.logout(request.session);
+      await app.services.secure.logout(request.session, request.clientIp);
       return reply.code(204).send(null);
     },
   });

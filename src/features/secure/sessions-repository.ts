@@ -64,15 +64,23 @@ export async function findSession(db: Executor, tokenHash: Buffer) {
     .executeTakeFirst();
 }
 
-export async function liveSessions(trx: Transaction<Database>, userId: number, now: Date) {
+/**
+ * Locks the service's row until the transaction ends: logins to one service open their sessions one at a time, so
+ * the count of connected users and any eviction are decided on a count no other login is changing.
+ */
+export async function lockServiceForLogin(trx: Transaction<Database>, serviceName: string): Promise<void> {
+  await trx.selectFrom('service').select('service_name').where('service_name', '=', serviceName).forUpdate().execute();
+}
+
+/** The users connected to a service (at least one live session), with their first and latest live session. */
+export async function connectedUsers(trx: Transaction<Database>, serviceName: string, now: Date) {
   return trx
     .selectFrom('user_session')
-    .select(['session_id', 'created_at'])
-    .where('user_id', '=', userId)
+    .select((eb) => ['user_id', eb.fn.min('created_at').as('first_at'), eb.fn.max('created_at').as('last_at')])
+    .where('service_name', '=', serviceName)
     .where('ended_at', 'is', null)
     .where('expires_at', '>', now)
-    .orderBy('created_at')
-    .forUpdate()
+    .groupBy('user_id')
     .execute();
 }
 

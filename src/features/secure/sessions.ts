@@ -4,11 +4,11 @@ import type { Database, ServiceRow, SessionScope, UserRow } from '../../db/types
 import { randomAlphanumeric, sha256 } from '../../security/tokens.js';
 import { isActiveUser } from '../users/api.js';
 import type { Sessions } from './api.js';
-import { forbidden, unauthorized, type SecureDeps, type SessionUser } from './context.js';
+import { unauthorized, type SecureDeps, type SessionUser } from './context.js';
 import * as repo from './sessions-repository.js';
 
-/** The longest a session lives, whatever the service's idle timeout. */
-const SESSION_MAX_MS = 12 * 60 * 60_000;
+/** How long a session lives on a service whose `userSessionTimeout` is 0 (no idle timeout): 12 hours, documented. */
+const NO_TIMEOUT_LIFETIME_MS = 12 * 60 * 60_000;
 
 /** Certified-interface sessions: opened by a login, carried as a bearer token, ended by logout or a limit. */
 export class SessionService implements Sessions {
@@ -21,12 +21,8 @@ export class SessionService implements Sessions {
     const now = clock.now();
     const expiresAt = expiry(now, now, service.user_session_timeout);
     const session = await db.transaction().execute(async (trx) => {
-      const live = await repo.liveSessions(trx, user.user_id, now);
-      const limit = service.user_limit_concurrent_session;
-      if (limit > 0 && live.length >= limit) {
-        if (service.user_logout_policy === 'last') throw forbidden('Too many open sessions for this user');
-        for (const old of live.slice(0, live.length - limit + 1)) await repo.endSession(trx, old.session_id, 'sessionLimit', now);
-      }
+      await repo.lockServiceForLogin(trx, service.service_name);
+      await this.makeRoom(trx, service, user, input.ip, now);
       const row = await repo.insertSession(trx, {
         tokenHash: sha256(token),
         serviceName: service.service_name,
@@ -47,6 +43,34 @@ export class SessionService implements Sessions {
       return row;
     });
     return { sessionToken: token, expiresAt: toOvhDate(session.expires_at), scope: input.scope };
+  }
+
+  /**
+   * OVH's `userLimitConcurrentSession` is the number of users connected to the service. A user already connected
+   * takes no more room; a new one, at the quota, disconnects a user as `userLogoutPolicy` says (`first`: the earliest
+   * connected, `last`: the most recently connected) and is admitted. Each ended session is audited.
+   */
+  private async makeRoom(trx: Transaction<Database>, service: ServiceRow, user: UserRow, ip: string, now: Date) {
+    const limit = service.user_limit_concurrent_session;
+    if (limit <= 0) return;
+    const connected = await repo.connectedUsers(trx, service.service_name, now);
+    if (connected.some((c) => c.user_id === user.user_id) || connected.length < limit) return;
+    const time = (d: Date | string) => new Date(d).getTime();
+    const order =
+      service.user_logout_policy === 'first'
+        ? [...connected].sort((a, b) => time(a.first_at) - time(b.first_at))
+        : [...connected].sort((a, b) => time(b.last_at) - time(a.last_at));
+    for (const victim of order.slice(0, connected.length - limit + 1)) {
+      const sessions = await repo.endUserSessions(trx, victim.user_id, 'sessionLimit', now);
+      await this.deps.audit.record(trx, {
+        serviceName: service.service_name,
+        type: 'session.ended',
+        actor: user.name,
+        ip,
+        userId: victim.user_id,
+        data: { reason: 'sessionLimit', policy: service.user_logout_policy, sessions, admittedUserId: user.user_id },
+      });
+    }
   }
 
   /** The user of a session token, if the session is live on this service; slides its idle timeout. */
@@ -75,8 +99,19 @@ export class SessionService implements Sessions {
     return { sessionId: session_id, scope, user: user as UserRow };
   }
 
-  async logout(session: SessionUser): Promise<void> {
-    await repo.endSession(this.deps.db, session.sessionId, 'logout', this.deps.clock.now());
+  async logout(session: SessionUser, ip: string | null = null): Promise<void> {
+    const { db, clock, audit } = this.deps;
+    await db.transaction().execute(async (trx) => {
+      await repo.endSession(trx, session.sessionId, 'logout', clock.now());
+      await audit.record(trx, {
+        serviceName: session.user.service_name,
+        type: 'session.ended',
+        actor: session.user.name,
+        ip,
+        userId: session.user.user_id,
+        data: { reason: 'logout', sessionId: session.sessionId },
+      });
+    });
   }
 
   endForUser(trx: Transaction<Database>, userId: number, reason: string, now: Date, keep?: number): Promise<number> {
@@ -84,7 +119,7 @@ export class SessionService implements Sessions {
   }
 }
 
+/** An idle timeout slides with each call, with no other cap; without one, a session lives 12 hours from its login. */
 function expiry(createdAt: Date, now: Date, timeoutSeconds: number): Date {
-  const absolute = createdAt.getTime() + SESSION_MAX_MS;
-  return new Date(timeoutSeconds > 0 ? Math.min(now.getTime() + timeoutSeconds * 1000, absolute) : absolute);
+  return new Date(timeoutSeconds > 0 ? now.getTime() + timeoutSeconds * 1000 : createdAt.getTime() + NO_TIMEOUT_LIFETIME_MS);
 }

@@ -1,0 +1,104 @@
+import t from 'tap';
+import { buildTestApp } from './helpers/app.js';
+import { freshIp, secureKit, type Person } from './helpers/secure.js';
+
+/** Sessions as OVH defines them: a quota of connected users per service, who leaves at the quota, the idle timeout. */
+const ctx = await buildTestApp(t);
+const kit = await secureKit(t, ctx);
+
+async function serviceWith(properties: Record<string, unknown>, users: number) {
+  const svc = await ctx.newService();
+  const res = await kit.api('POST', `/1.0/dedicatedCloud/${svc}/changeProperties`, properties);
+  if (res.statusCode !== 200) throw new Error(`changeProperties answered ${res.statusCode}: ${res.body}`);
+  await kit.settle();
+  const people: Person[] = [];
+  for (let i = 0; i < users; i++) people.push(await kit.plainUser(svc, { phone: false }));
+  return { svc, people };
+}
+/** Whether a session token still authenticates: any call but 401 (a plain user is then refused an operation, 403). */
+const live = async (svc: string, token: string) =>
+  (await kit.secure('GET', svc, '/operation/1', { session: token })).statusCode !== 401;
+const connectedUsers = async (svc: string) =>
+  (
+    await ctx.handle.db
+      .selectFrom('user_session')
+      .select('user_id')
+      .distinct()
+      .where('service_name', '=', svc)
+      .where('ended_at', 'is', null)
+      .where('expires_at', '>', ctx.clock.now())
+      .execute()
+  ).length;
+
+t.test('the quota counts users, not sessions; at the quota, first disconnects the earliest connected user', async (t) => {
+  const { svc, people } = await serviceWith({ userLimitConcurrentSession: 2, userLogoutPolicy: 'first' }, 3);
+  const [a, b, c] = people as [Person, Person, Person];
+  const a1 = (await kit.session(svc, a)).sessionToken;
+  ctx.clock.advance(1000);
+  const a2 = (await kit.session(svc, a)).sessionToken;
+  ctx.clock.advance(1000);
+  const b1 = (await kit.session(svc, b)).sessionToken;
+  t.ok((await live(svc, a1)) && (await live(svc, a2)) && (await live(svc, b1)), 'two users, three sessions: within a quota of 2');
+  ctx.clock.advance(1000);
+  const c1 = (await kit.session(svc, c)).sessionToken;
+  t.notOk(await live(svc, a1), 'the earliest connected user is disconnected…');
+  t.notOk(await live(svc, a2), '…with all his sessions');
+  t.ok((await live(svc, b1)) && (await live(svc, c1)), 'the others stay, and the new login is admitted');
+  t.equal(await connectedUsers(svc), 2);
+  const ended = await ctx.handle.db
+    .selectFrom('audit_event')
+    .select(['user_id', 'data'])
+    .where('service_name', '=', svc)
+    .where('type', '=', 'session.ended')
+    .execute();
+  t.match(ended, [
+    { user_id: a.userId, data: { reason: 'sessionLimit', policy: 'first', sessions: 2, admittedUserId: c.userId } },
+  ]);
+});
+
+t.test('at the quota, last disconnects the most recently connected user and admits the new login', async (t) => {
+  const { svc, people } = await serviceWith({ userLimitConcurrentSession: 2, userLogoutPolicy: 'last' }, 3);
+  const [a, b, c] = people as [Person, Person, Person];
+  const a1 = (await kit.session(svc, a)).sessionToken;
+  ctx.clock.advance(1000);
+  const b1 = (await kit.session(svc, b)).sessionToken;
+  ctx.clock.advance(1000);
+  const c1 = (await kit.session(svc, c)).sessionToken;
+  t.ok(await live(svc, a1), 'the earliest stays');
+  t.notOk(await live(svc, b1), 'the most recently connected user is disconnected');
+  t.ok(await live(svc, c1), 'the new login is admitted');
+});
+
+t.test('20 parallel logins of distinct users with a quota of 5 leave exactly 5 users connected', async (t) => {
+  const { svc, people } = await serviceWith({ userLimitConcurrentSession: 5, userLogoutPolicy: 'first' }, 20);
+  const answers = await Promise.all(people.map((p) => kit.login(svc, { login: p.name, password: p.password }, freshIp())));
+  t.strictSame(
+    answers.map((r) => r.statusCode),
+    people.map(() => 200),
+    'every login is admitted',
+  );
+  t.equal(await connectedUsers(svc), 5);
+});
+
+t.test('userSessionTimeout is honoured up to its schema maximum, a day, with no shorter cap', async (t) => {
+  const { svc, people } = await serviceWith({ userSessionTimeout: 86_400 }, 1);
+  const token = (await kit.session(svc, people[0]!)).sessionToken;
+  ctx.clock.advance(20 * 3600_000);
+  t.ok(await live(svc, token), 'idle 20 h: still live (no 12-hour cap)');
+  ctx.clock.advance(86_400_000 + 1000);
+  t.notOk(await live(svc, token), 'idle more than a day: ended');
+});
+
+t.test('a logout is audited', async (t) => {
+  const { svc, people } = await serviceWith({}, 1);
+  const token = (await kit.session(svc, people[0]!)).sessionToken;
+  t.ok((await kit.secure('DELETE', svc, '/session', { session: token })).statusCode < 300);
+  t.notOk(await live(svc, token));
+  const events = await ctx.handle.db
+    .selectFrom('audit_event')
+    .select(['data'])
+    .where('service_name', '=', svc)
+    .where('type', '=', 'session.ended')
+    .execute();
+  t.match(events, [{ data: { reason: 'logout' } }]);
+});
