@@ -114,4 +114,61 @@ t.test('allowedNetwork', async (t) => {
     t.equal(inside.statusCode, 200, inside.body);
     t.equal(inside.json().scope, 'full');
   });
+  t.test('with a filtered access policy, password lost and a live session are refused from outside too', async (t) => {
+    const sn = await ctx.newService();
+    const created = await ctx.app.inject({
+      method: 'POST',
+      url: `/1.0/dedicatedCloud/${sn}/user`,
+      payload: { name: 'carol', password: 'Carol-Passw0rd-123', email: 'carol@example.com' },
+    });
+    t.equal(created.statusCode, 200, created.body);
+    await ctx.worker.drain();
+    await ctx.app.inject({
+      method: 'POST',
+      url: `/1.0/dedicatedCloud/${sn}/changeProperties`,
+      payload: { userAccessPolicy: 'filtered' },
+    });
+    await post(ctx, sn, { network: '192.0.2.0/24' });
+    const session = await ctx.app.inject({
+      method: 'POST',
+      url: `/secure/${sn}/session`,
+      remoteAddress: '::ffff:192.0.2.10',
+      payload: { login: 'carol', password: 'Carol-Passw0rd-123' },
+    });
+    t.equal(session.statusCode, 200, 'an IPv4-mapped client inside the IPv4 network logs in');
+    const token = session.json().sessionToken as string;
+    const call = (ip: string) =>
+      ctx.app.inject({
+        method: 'GET',
+        url: `/secure/${sn}/operation/1`,
+        remoteAddress: ip,
+        headers: { authorization: `Bearer ${token}` },
+      });
+    t.equal((await call('192.0.2.10')).statusCode, 403, 'inside: the session works (a plain user is refused operations)');
+    t.match((await call('192.0.2.10')).json().message, /token validator/);
+    const outside = await call('198.51.100.9');
+    t.equal(outside.statusCode, 403);
+    t.match(outside.json().message, /not allowed/, 'outside: the session does not carry past the policy');
+
+    const lost = await ctx.app.inject({
+      method: 'POST',
+      url: `/secure/${sn}/passwordLost`,
+      remoteAddress: '198.51.100.9',
+      payload: { login: 'carol' },
+    });
+    t.equal(lost.statusCode, 403, 'password lost from outside is refused');
+    const resets = await ctx.handle.db.selectFrom('password_reset').select('user_id').where('service_name', '=', sn).execute();
+    t.equal(resets.length, 0, 'and no reset code is made');
+    const refused = await ctx.handle.db
+      .selectFrom('audit_event')
+      .select('data')
+      .where('service_name', '=', sn)
+      .where('type', '=', 'access.refused')
+      .execute();
+    t.strictSame(
+      refused.map((r) => r.data.what),
+      ['session', 'passwordLost'],
+      'both refusals are audited',
+    );
+  });
 });

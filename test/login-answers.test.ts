@@ -67,7 +67,7 @@ t.test('every failed login gets the same answer; only the audit event names the 
 
 t.test('an unknown login costs the same argon2id work as a wrong password (production cost)', async (t) => {
   // The suite hashes at the cheapest cost, where any difference drowns in noise: this test measures at the production
-  // cost, set here and given back when it ends (test files of a suite share the process, one test at a time).
+  // cost, set here and given back when it ends. The cost is process-wide: this file has a suite of its own.
   configurePasswordHashing(PRODUCTION_COST);
   t.teardown(() =>
     configurePasswordHashing({

@@ -6,5 +6,3 @@ import '../lockout.test.js';
 import '../security-review.test.js';
 import '../unlock.test.js';
 import '../sessions.test.js';
-// Last: its timing test sets the process-wide argon2id cost, which a later file's setup would reset under it.
-import '../login-answers.test.js';

@@ -44,3 +44,26 @@ export function userNameOf(login: string, serviceName: string): string {
   const suffix = `@${serviceName}`;
   return login.endsWith(suffix) ? login.slice(0, -suffix.length) : login;
 }
+
+/**
+ * `userAccessPolicy: filtered`: from outside the service's allowed networks the certified interface does nothing for
+ * anyone (a login, "password lost", a call with a live session). The refusal is audited as `access.refused`.
+ */
+export async function requireAllowedNetwork(
+  deps: Pick<SecureDeps, 'allowedNetworks' | 'audit'>,
+  service: { service_name: string; user_access_policy: string },
+  ip: string,
+  refused: { type: string; actor: string | null; userId: number | null; what: string },
+): Promise<void> {
+  if (service.user_access_policy !== 'filtered') return;
+  if (await deps.allowedNetworks.isAllowed(service.service_name, ip)) return;
+  await deps.audit.write({
+    serviceName: service.service_name,
+    type: refused.type,
+    actor: refused.actor,
+    ip,
+    userId: refused.userId,
+    data: { reason: 'accessPolicy', what: refused.what },
+  });
+  throw forbidden('Your IP address is not allowed to access this service');
+}

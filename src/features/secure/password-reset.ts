@@ -5,7 +5,7 @@ import { canonicalIp } from '../../security/addresses.js';
 import { contexts } from '../../security/contexts.js';
 import { lockKeys } from '../../security/lockout.js';
 import { isActiveUser } from '../users/api.js';
-import { tooMany, userNameOf, type SecureDeps } from './context.js';
+import { requireAllowedNetwork, tooMany, userNameOf, type SecureDeps } from './context.js';
 import * as repo from './repository.js';
 
 const RESET_TTL_MS = 15 * 60_000;
@@ -22,8 +22,14 @@ export class PasswordResetService {
   async passwordLost(serviceName: string, login: string, rawIp: string): Promise<void> {
     const { db, box, clock, lockout, audit, users, services } = this.deps;
     const ip = canonicalIp(rawIp) ?? rawIp;
-    await services.find(serviceName);
+    const service = await services.find(serviceName);
     const user = await users.findByName(serviceName, userNameOf(login, serviceName));
+    await requireAllowedNetwork(this.deps, service, ip, {
+      type: 'access.refused',
+      actor: login.slice(0, 128),
+      userId: user?.user_id ?? null,
+      what: 'passwordLost',
+    });
     // Only the client's network lock applies: a user locked out of his account must still be able to recover it.
     const wait = await lockout.waitMs([lockKeys.network(ip)]);
     if (wait > 0) throw tooMany(wait);

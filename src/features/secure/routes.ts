@@ -38,7 +38,7 @@ export default async function secureRoutes(app: App) {
     if (request.routeOptions.config.auth === 'none') return;
     const { serviceName } = request.params as { serviceName: string };
     const match = /^Bearer\s+([A-Za-z0-9]+)$/i.exec(request.headers.authorization ?? '');
-    request.session = await app.services.secure.authenticate(serviceName, match?.[1] ?? '');
+    request.session = await app.services.secure.authenticate(serviceName, match?.[1] ?? '', request.clientIp);
   });
 
   app.post('/secure/:serviceName/session', {

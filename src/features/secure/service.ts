@@ -35,7 +35,7 @@ export class SecureService implements Sessions {
   }
 
   login = (serviceName: string, input: LoginInput, ip: string) => this.#login.login(serviceName, input, ip);
-  authenticate = (serviceName: string, token: string) => this.#sessions.authenticate(serviceName, token);
+  authenticate = (serviceName: string, token: string, ip: string) => this.#sessions.authenticate(serviceName, token, ip);
   logout = (session: SessionUser, ip: string | null = null) => this.#sessions.logout(session, ip);
   endForUser = (trx: Transaction<Database>, userId: number, reason: string, now: Date, keep?: number) =>
     this.#sessions.endForUser(trx, userId, reason, now, keep);

@@ -50,7 +50,9 @@ export async function findSession(db: Executor, tokenHash: Buffer) {
   return db
     .selectFrom('user_session as s')
     .innerJoin('pcc_user as u', 'u.user_id', 's.user_id')
+    .innerJoin('service as v', 'v.service_name', 's.service_name')
     .selectAll('u')
+    .select(['v.user_access_policy', 'v.user_session_timeout'])
     .select([
       's.session_id',
       's.scope',

@@ -4,7 +4,7 @@ import type { Database, ServiceRow, SessionScope, UserRow } from '../../db/types
 import { randomAlphanumeric, sha256 } from '../../security/tokens.js';
 import { isActiveUser } from '../users/api.js';
 import type { Sessions } from './api.js';
-import { unauthorized, type SecureDeps, type SessionUser } from './context.js';
+import { requireAllowedNetwork, unauthorized, type SecureDeps, type SessionUser } from './context.js';
 import * as repo from './sessions-repository.js';
 
 /** How long a session lives on a service whose `userSessionTimeout` is 0 (no idle timeout): 12 hours, documented. */
@@ -74,8 +74,8 @@ export class SessionService implements Sessions {
   }
 
   /** The user of a session token, if the session is live on this service; slides its idle timeout. */
-  async authenticate(serviceName: string, token: string): Promise<SessionUser> {
-    const { db, clock, services } = this.deps;
+  async authenticate(serviceName: string, token: string, ip: string): Promise<SessionUser> {
+    const { db, clock } = this.deps;
     const row = await repo.findSession(db, sha256(token));
     const now = clock.now();
     if (!row || row.session_service !== serviceName || row.ended_at || row.expires_at <= now || !isActiveUser(row)) {
@@ -91,12 +91,19 @@ export class SessionService implements Sessions {
       session_service: _s,
       ...user
     } = row;
+    const { user_access_policy, user_session_timeout, ...userRow } = user;
+    // A session opened from an allowed network does not carry its holder past the policy from anywhere else.
+    await requireAllowedNetwork(this.deps, { service_name: serviceName, user_access_policy }, ip, {
+      type: 'access.refused',
+      actor: userRow.name,
+      userId: userRow.user_id,
+      what: 'session',
+    });
     if (now.getTime() - last_seen_at.getTime() > 30_000) {
       // Slides the idle timeout, at most every 30 s: most calls write nothing.
-      const service = await services.find(serviceName);
-      await repo.touchSession(db, session_id, now, expiry(session_created_at, now, service.user_session_timeout));
+      await repo.touchSession(db, session_id, now, expiry(session_created_at, now, user_session_timeout));
     }
-    return { sessionId: session_id, scope, user: user as UserRow };
+    return { sessionId: session_id, scope, user: userRow as UserRow };
   }
 
   async logout(session: SessionUser, ip: string | null = null): Promise<void> {
