@@ -126,3 +126,10 @@ t.test('the whitelist limits are bounded by the address sizes', async (t) => {
   t.match(rejection({ WHITELIST_MIN_PREFIX_V6: '129' }), /WHITELIST_MIN_PREFIX_V6: /);
   t.match(rejection({ WHITELIST_MAX_ENTRIES: '0' }), /WHITELIST_MAX_ENTRIES: /);
 });
+
+t.test('a malformed TRUSTED_PROXIES stops the start, naming it', async (t) => {
+  for (const value of ['not-a-network', '10.0.0.0/33', '192.0.2.1, 300.1.1.1']) {
+    t.match(rejection({ TRUSTED_PROXIES: value }), /TRUSTED_PROXIES/, value);
+  }
+  t.equal(loadConfig({ TRUSTED_PROXIES: '192.0.2.1, 10.0.0.0/8, loopback' }).TRUSTED_PROXIES, '192.0.2.1, 10.0.0.0/8, loopback');
+});

@@ -125,6 +125,29 @@ t.test('failures counted through one app instance hold on another instance shari
   for (let i = 0; i < 2; i++) t.equal((await login(app2, wrong)).statusCode, 401, 'instance 2');
   t.equal((await login(ctx.app, person.password)).statusCode, 429, 'instance 1 sees the 5 failures');
   t.equal((await login(app2, person.password)).statusCode, 429, 'instance 2 sees them too');
+
+  // 50 parallel wrong attempts at another user, spread over both instances, each from its own address: all counted,
+  // and only the free failures reach the password check.
+  const target = await kit.plainUser(svc, { phone: false });
+  const burst = await Promise.all(
+    Array.from({ length: 50 }, (_, i) =>
+      (i % 2 ? app2 : ctx.app).inject({
+        method: 'POST',
+        url: `/secure/${svc}/session`,
+        remoteAddress: freshIp(),
+        payload: { login: target.name, password: wrong },
+      }),
+    ),
+  );
+  const statuses = burst.map((r) => r.statusCode);
+  t.equal(statuses.filter((s) => s === 401).length, 5, 'five reached the password check');
+  t.equal(statuses.filter((s) => s === 429).length, 45, 'the others were refused before it');
+  const row = await ctx.handle.db
+    .selectFrom('auth_failure')
+    .select(['failures', 'refused'])
+    .where('key', '=', lockKeys.user(svc, target.name).key)
+    .executeTakeFirstOrThrow();
+  t.match(row, { failures: 5, refused: 45 }, 'every attempt counted');
 });
 
 t.test('the wait doubles with each failure past the free ones', async (t) => {

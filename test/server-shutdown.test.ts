@@ -92,3 +92,18 @@ t.test('SIGTERM lets the request in flight finish, then the process exits 0', as
     'no new connection is accepted after the stop',
   );
 });
+
+t.test('a malformed TRUSTED_PROXIES stops the start with exit 78 (EX_CONFIG), naming it', async (t) => {
+  const self = fileURLToPath(import.meta.url);
+  const server = path.resolve(path.dirname(self), '../src', `server${path.extname(self)}`);
+  const child = spawn(process.execPath, [...process.execArgv, server], {
+    env: { ...process.env, ...TEST_ENV, PORT: '0', TRUSTED_PROXIES: '192.0.2.1, not-a-network' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  t.equal(code, 78);
+  t.match(output, /TRUSTED_PROXIES: not-a-network/);
+});

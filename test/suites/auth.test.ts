@@ -8,3 +8,4 @@ import '../auth-node-client.test.js';
 import '../access-rules.test.js';
 import '../secret-box.test.js';
 import '../ip-block.test.js';
+import '../client-address.test.js';
