@@ -243,3 +243,42 @@ t.test('a wrong password that reaches the 100th failure writes a lockout.hardLim
   t.ok(alert, 'the alert is in the audit log');
   t.match(alert?.data, { key: key.key });
 });
+
+t.test(
+  'wrong enrollment codes are counted before they are checked and audited; the right one gives its attempt back',
+  async (t) => {
+    const svc = await ctx.newService();
+    const person = await kit.validator(svc);
+    const ip = freshIp();
+    const { sessionToken } = await kit.session(svc, person, ip);
+    const enrollment = await kit.secure('POST', svc, '/credentials/enrollment', { session: sessionToken, ip });
+    const { enrollmentId, secret } = enrollment.json<{ enrollmentId: string; secret: string }>();
+    const change = (code: string) =>
+      kit.secure('POST', svc, '/credentials', {
+        session: sessionToken,
+        ip,
+        payload: { enrollmentId, newPassword: `${wrong}x`, code },
+      });
+    const right = await totpCode(ctx, secret);
+    const wrongCode = right === '000000' ? '111111' : '000000';
+    for (let i = 0; i < 3; i++) t.equal((await change(wrongCode)).statusCode, 400, `wrong code ${i + 1}`);
+    const failures = async () =>
+      (
+        await ctx.handle.db
+          .selectFrom('auth_failure')
+          .select('failures')
+          .where('key', '=', lockKeys.user(svc, person.name).key)
+          .executeTakeFirstOrThrow()
+      ).failures;
+    t.equal(await failures(), 3, 'three failures on the user');
+    t.equal((await change(right)).statusCode, 202, 'the right code');
+    t.equal(await failures(), 3, 'the right code is not counted');
+    const events = await ctx.handle.db
+      .selectFrom('audit_event')
+      .select('id')
+      .where('service_name', '=', svc)
+      .where('type', '=', 'enrollment.codeFailed')
+      .execute();
+    t.equal(events.length, 3, 'each wrong code is audited');
+  },
+);

@@ -184,6 +184,13 @@ t.test('a resend after 60 s sends a new token, and the old one no longer validat
   t.equal(inbox.to(g.admin.phone!).filter((m) => m.body.operationId === g.operationId).length, 2);
   if (fresh !== old) t.equal((await g.validate(old)).statusCode, 400, 'the old token is void');
   t.equal((await g.validate(fresh)).statusCode, 200, 'the new token validates');
+  const resent = await db
+    .selectFrom('audit_event')
+    .select(['actor', 'data'])
+    .where('service_name', '=', g.svc)
+    .where('type', '=', 'operation.resent')
+    .execute();
+  t.match(resent, [{ actor: g.admin.name, data: { operationId: g.operationId, sends: 2, askedBy: g.admin.userId } }], 'audited');
 });
 
 t.test('no more than 5 tokens are sent for one operation', async (t) => {

@@ -71,7 +71,14 @@ export interface Operations extends Approvals {
     ip: string,
     onValidated?: (trx: Transaction<Database>, op: OperationRow) => Promise<void>,
   ): Promise<OperationRow>;
-  resend(serviceName: string, operationId: number, recipients: string[], summary: string): Promise<void>;
+  /** Sends a new token to `recipients`; audited as `operation.resent`, naming who asked. */
+  resend(
+    serviceName: string,
+    operationId: number,
+    recipients: string[],
+    summary: string,
+    asker?: { actor: string; userId: number | null; ip: string | null },
+  ): Promise<void>;
 }
 
 /** What happens to the task an operation holds; the composition root wires it to the tasks feature. */

@@ -123,7 +123,13 @@ export class OperationService implements Operations {
   }
 
   /** Resend, throttled to one SMS a minute and 5 in all per operation. */
-  async resend(serviceName: string, operationId: number, recipients: string[], summary: string): Promise<void> {
+  async resend(
+    serviceName: string,
+    operationId: number,
+    recipients: string[],
+    summary: string,
+    asker: { actor: string; userId: number | null; ip: string | null } = { actor: 'operator', userId: null, ip: null },
+  ): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       const op = await this.lock(trx, serviceName, operationId);
       const now = this.clock.now();
@@ -141,6 +147,14 @@ export class OperationService implements Operations {
       }
       if (recipients.length === 0) throw badRequest('Nobody can receive a token for this operation');
       await this.issueToken(trx, op, recipients, summary, now);
+      await this.audit.record(trx, {
+        serviceName,
+        type: 'operation.resent',
+        actor: asker.actor,
+        ip: asker.ip,
+        userId: op.user_id,
+        data: { operationId, taskId: op.task_id, recipients: recipients.length, sends: op.sends + 1, askedBy: asker.userId },
+      });
     });
   }
 

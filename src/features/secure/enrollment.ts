@@ -58,13 +58,23 @@ export class EnrollmentService {
         throw invalidField('enrollmentId', 'is unknown, used or expired: start the enrollment again');
       }
       totpSecret = box.open(enrollment.secret_ciphertext, contexts.enrollmentSecret(enrollment.enrollment_id));
+      // The enrollment code counts like a login code, on the user, the pair and the network: decided and counted before
+      // it is checked, given back when it matches.
+      const keys = attemptKeys(lockKeys.user(serviceName, user.name), ip);
+      const admission = await lockout.admit(keys);
+      if (!admission.admitted) throw tooMany(admission.waitMs);
       step = input.code ? await matchTotp(totpSecret, input.code, clock.now()) : undefined;
       if (step === undefined) {
-        // A wrong enrollment code counts like a wrong login code: on the user, the pair and the network.
-        const admission = await lockout.admit(attemptKeys(lockKeys.user(serviceName, user.name), ip));
-        if (!admission.admitted) throw tooMany(admission.waitMs);
+        await this.deps.audit.write({
+          serviceName,
+          type: 'enrollment.codeFailed',
+          actor: user.name,
+          ip,
+          userId: user.user_id,
+        });
         throw invalidField('code', 'does not match the new secret: check the time on your phone and type the current code');
       }
+      await lockout.refund(keys, admission);
     } else if (service.two_fa_state === 'enabled' && !user.totp_secret_ciphertext) {
       throw invalidField(
         'enrollmentId',

@@ -59,7 +59,7 @@ export class OperationValidationService {
     return { operationId: op.operation_id, state: 'validated' as const, taskId: op.task_id };
   }
 
-  async resend(serviceName: string, session: SessionUser, operationId: number) {
+  async resend(serviceName: string, session: SessionUser, operationId: number, ip: string | null = null) {
     const { operations, users } = this.deps;
     const op = await operations.find(serviceName, operationId);
     const own = op.user_id === session.user.user_id;
@@ -70,7 +70,11 @@ export class OperationValidationService {
     // own, and an API change about a user is not sent to that user.
     const tokenTo = op.token_to_user_id === null ? null : ((await users.findById(op.token_to_user_id)) ?? null);
     const recipients = op.kind === 'confirmPhoneNumber' ? [] : await users.tokenRecipients(this.deps.db, serviceName, tokenTo);
-    await operations.resend(serviceName, operationId, recipients, op.kind);
+    await operations.resend(serviceName, operationId, recipients, op.kind, {
+      actor: session.user.name,
+      userId: session.user.user_id,
+      ip,
+    });
   }
 
   /**

@@ -180,7 +180,12 @@ export default async function secureRoutes(app: App) {
       response: { 204: Type.Null(), ...errors },
     },
     handler: async (request, reply) => {
-      await app.services.secure.resendToken(request.params.serviceName, request.session, request.params.operationId);
+      await app.services.secure.resendToken(
+        request.params.serviceName,
+        request.session,
+        request.params.operationId,
+        request.clientIp,
+      );
       return reply.code(204).send(null);
     },
   });
