@@ -100,3 +100,22 @@ t.test('an unknown login costs the same argon2id work as a wrong password (produ
   t.comment(`median CPU: unknown login ${median(unknown).toFixed(1)} ms, wrong password ${median(wrong).toFixed(1)} ms`);
   t.ok(ratio > 0.6 && ratio < 1.6, `the same work (ratio of the medians ${ratio.toFixed(2)})`);
 });
+
+t.test('an unknown login is throttled exactly like a known one', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { phone: false });
+  const answers = [];
+  for (const login of [person.name, freshName('ghost')]) {
+    const seen = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await kit.login(svc, { login, password: 'Wrong-password-1!' }, freshIp());
+      seen.push({ status: res.statusCode, body: res.json() });
+    }
+    answers.push(seen);
+  }
+  t.strictSame(
+    answers[0]!.map((a) => a.status),
+    [401, 401, 401, 401, 401, 429],
+  );
+  t.strictSame(answers[1], answers[0], 'the same statuses and bodies, lock included');
+});
