@@ -1,5 +1,5 @@
-import t from 'tap';
-import { buildTestApp, type TestContext } from './helpers/app.js';
+import t, { type Test } from 'tap';
+import { auditEvents, buildTestApp, type TestContext } from './helpers/app.js';
 import { getTask } from './helpers/api.js';
 
 const url = (sn: string) => `/1.0/dedicatedCloud/${sn}/allowedNetwork`;
@@ -10,6 +10,21 @@ async function post(ctx: TestContext, sn: string, body: Record<string, unknown>)
 
 t.test('allowedNetwork', async (t) => {
   const ctx = await buildTestApp(t);
+
+  /** A service whose access policy is filtered to 192.0.2.0/24, with one user made through the API. */
+  async function filteredService(t: Test, user: Record<string, string>) {
+    const sn = await ctx.newService();
+    const created = await ctx.app.inject({ method: 'POST', url: `/1.0/dedicatedCloud/${sn}/user`, payload: user });
+    t.equal(created.statusCode, 200, created.body);
+    await ctx.worker.drain();
+    await ctx.app.inject({
+      method: 'POST',
+      url: `/1.0/dedicatedCloud/${sn}/changeProperties`,
+      payload: { userAccessPolicy: 'filtered' },
+    });
+    await post(ctx, sn, { network: '192.0.2.0/24' });
+    return sn;
+  }
 
   t.test('a network is added, listed, read, updated through a task, then removed', async (t) => {
     const sn = await ctx.newService();
@@ -86,20 +101,7 @@ t.test('allowedNetwork', async (t) => {
   });
 
   t.test('with a filtered access policy, a login from outside the allowed networks is refused before the password', async (t) => {
-    const sn = await ctx.newService();
-    const created = await ctx.app.inject({
-      method: 'POST',
-      url: `/1.0/dedicatedCloud/${sn}/user`,
-      payload: { name: 'bob', password: 'Bob-Passw0rd-123' },
-    });
-    t.equal(created.statusCode, 200, created.body);
-    await ctx.worker.drain();
-    await ctx.app.inject({
-      method: 'POST',
-      url: `/1.0/dedicatedCloud/${sn}/changeProperties`,
-      payload: { userAccessPolicy: 'filtered' },
-    });
-    await post(ctx, sn, { network: '192.0.2.0/24' });
+    const sn = await filteredService(t, { name: 'bob', password: 'Bob-Passw0rd-123' });
     const login = (ip: string) =>
       ctx.app.inject({
         method: 'POST',
@@ -115,20 +117,7 @@ t.test('allowedNetwork', async (t) => {
     t.equal(inside.json().scope, 'full');
   });
   t.test('with a filtered access policy, password lost and a live session are refused from outside too', async (t) => {
-    const sn = await ctx.newService();
-    const created = await ctx.app.inject({
-      method: 'POST',
-      url: `/1.0/dedicatedCloud/${sn}/user`,
-      payload: { name: 'carol', password: 'Carol-Passw0rd-123', email: 'carol@example.com' },
-    });
-    t.equal(created.statusCode, 200, created.body);
-    await ctx.worker.drain();
-    await ctx.app.inject({
-      method: 'POST',
-      url: `/1.0/dedicatedCloud/${sn}/changeProperties`,
-      payload: { userAccessPolicy: 'filtered' },
-    });
-    await post(ctx, sn, { network: '192.0.2.0/24' });
+    const sn = await filteredService(t, { name: 'carol', password: 'Carol-Passw0rd-123', email: 'carol@example.com' });
     const session = await ctx.app.inject({
       method: 'POST',
       url: `/secure/${sn}/session`,
@@ -159,12 +148,7 @@ t.test('allowedNetwork', async (t) => {
     t.equal(lost.statusCode, 403, 'password lost from outside is refused');
     const resets = await ctx.handle.db.selectFrom('password_reset').select('user_id').where('service_name', '=', sn).execute();
     t.equal(resets.length, 0, 'and no reset code is made');
-    const refused = await ctx.handle.db
-      .selectFrom('audit_event')
-      .select('data')
-      .where('service_name', '=', sn)
-      .where('type', '=', 'access.refused')
-      .execute();
+    const refused = await auditEvents(ctx, sn, 'access.refused');
     t.strictSame(
       refused.map((r) => r.data.what),
       ['session', 'passwordLost'],

@@ -3,7 +3,7 @@ import { buildApp, operatorAccess } from '../src/app.js';
 import { openDatabase } from '../src/db/database.js';
 import type { App } from '../src/http/types.js';
 import { ACCOUNT_POLICY, NETWORK_POLICY, Lockout, lockKeys, type LockKey } from '../src/security/lockout.js';
-import { buildTestApp } from './helpers/app.js';
+import { auditEvents, buildTestApp } from './helpers/app.js';
 import { engine } from './helpers/db.js';
 import { freshIp, secureKit, totpCode } from './helpers/secure.js';
 
@@ -273,12 +273,7 @@ t.test(
     t.equal(await failures(), 3, 'three failures on the user');
     t.equal((await change(right)).statusCode, 202, 'the right code');
     t.equal(await failures(), 3, 'the right code is not counted');
-    const events = await ctx.handle.db
-      .selectFrom('audit_event')
-      .select('id')
-      .where('service_name', '=', svc)
-      .where('type', '=', 'enrollment.codeFailed')
-      .execute();
+    const events = await auditEvents(ctx, svc, 'enrollment.codeFailed');
     t.equal(events.length, 3, 'each wrong code is audited');
   },
 );

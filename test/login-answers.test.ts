@@ -1,7 +1,7 @@
 import t from 'tap';
 import { lockKeys } from '../src/security/lockout.js';
 import { configurePasswordHashing, PRODUCTION_COST } from '../src/security/passwords.js';
-import { buildTestApp } from './helpers/app.js';
+import { auditEvents, buildTestApp } from './helpers/app.js';
 import { freshIp, freshName, secureKit, totpCode } from './helpers/secure.js';
 
 /**
@@ -44,13 +44,7 @@ t.test('every failed login gets the same answer; only the audit event names the 
   t.strictSame(reference.body, { class: 'Client::Unauthorized', message: 'Invalid login, password or 2FA code' });
   for (const [what, answer] of answers) t.strictSame(answer, reference, `${what}: the same status, headers and body`);
 
-  const reasons = await ctx.handle.db
-    .selectFrom('audit_event')
-    .select(['actor', 'data'])
-    .where('service_name', '=', svc)
-    .where('type', '=', 'login.failed')
-    .orderBy('id')
-    .execute();
+  const reasons = await auditEvents(ctx, svc, 'login.failed');
   t.strictSame(
     reasons.map((r) => [r.actor === person.name ? 'user' : 'other', r.data.reason]),
     [

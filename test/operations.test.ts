@@ -1,5 +1,5 @@
 import t from 'tap';
-import { buildTestApp } from './helpers/app.js';
+import { auditEvents, buildTestApp } from './helpers/app.js';
 import { freshPassword, secureKit, totpCode, type Person } from './helpers/secure.js';
 
 // "Operation validation": the SMS token of a pending change, its tries, expiry, resends and recipients.
@@ -154,12 +154,7 @@ t.test('two validations racing: exactly one succeeds and the change is applied o
   t.strictSame(results.map((r) => r.statusCode).sort(), [200, 400]);
   await kit.settle();
   t.equal((await kit.task(g.svc, g.taskId)).state, 'done');
-  const validated = await db
-    .selectFrom('audit_event')
-    .select('data')
-    .where('service_name', '=', g.svc)
-    .where('type', '=', 'operation.validated')
-    .execute();
+  const validated = await auditEvents(ctx, g.svc, 'operation.validated');
   t.equal(validated.filter((e) => e.data.operationId === g.operationId).length, 1, 'one validation audited');
   const history = await db.selectFrom('password_history').select('id').where('user_id', '=', g.person.userId).execute();
   t.equal(history.length, 2, 'the first password and the new one: applied once');
@@ -184,12 +179,7 @@ t.test('a resend after 60 s sends a new token, and the old one no longer validat
   t.equal(inbox.to(g.admin.phone!).filter((m) => m.body.operationId === g.operationId).length, 2);
   if (fresh !== old) t.equal((await g.validate(old)).statusCode, 400, 'the old token is void');
   t.equal((await g.validate(fresh)).statusCode, 200, 'the new token validates');
-  const resent = await db
-    .selectFrom('audit_event')
-    .select(['actor', 'data'])
-    .where('service_name', '=', g.svc)
-    .where('type', '=', 'operation.resent')
-    .execute();
+  const resent = await auditEvents(ctx, g.svc, 'operation.resent');
   t.match(resent, [{ actor: g.admin.name, data: { operationId: g.operationId, sends: 2, askedBy: g.admin.userId } }], 'audited');
 });
 

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { buildTestApp } from './helpers/app.js';
+import { auditEvents, buildTestApp } from './helpers/app.js';
 import { freshIp, secureKit, type Person } from './helpers/secure.js';
 
 /** Sessions as OVH defines them: a quota of connected users per service, who leaves at the quota, the idle timeout. */
@@ -45,12 +45,7 @@ t.test('the quota counts users, not sessions; at the quota, first disconnects th
   t.notOk(await live(svc, a2), '…with all his sessions');
   t.ok((await live(svc, b1)) && (await live(svc, c1)), 'the others stay, and the new login is admitted');
   t.equal(await connectedUsers(svc), 2);
-  const ended = await ctx.handle.db
-    .selectFrom('audit_event')
-    .select(['user_id', 'data'])
-    .where('service_name', '=', svc)
-    .where('type', '=', 'session.ended')
-    .execute();
+  const ended = await auditEvents(ctx, svc, 'session.ended');
   t.match(ended, [
     { user_id: a.userId, data: { reason: 'sessionLimit', policy: 'first', sessions: 2, admittedUserId: c.userId } },
   ]);
@@ -94,11 +89,6 @@ t.test('a logout is audited', async (t) => {
   const token = (await kit.session(svc, people[0]!)).sessionToken;
   t.ok((await kit.secure('DELETE', svc, '/session', { session: token })).statusCode < 300);
   t.notOk(await live(svc, token));
-  const events = await ctx.handle.db
-    .selectFrom('audit_event')
-    .select(['data'])
-    .where('service_name', '=', svc)
-    .where('type', '=', 'session.ended')
-    .execute();
+  const events = await auditEvents(ctx, svc, 'session.ended');
   t.match(events, [{ data: { reason: 'logout' } }]);
 });

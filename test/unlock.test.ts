@@ -1,5 +1,5 @@
 import t from 'tap';
-import { buildTestApp } from './helpers/app.js';
+import { auditEvents, buildTestApp } from './helpers/app.js';
 import { freshIp, secureKit } from './helpers/secure.js';
 
 /** `POST …/user/{userId}/unlock`: the service's account lifts a user's lockout through the API, audited. */
@@ -21,12 +21,7 @@ t.test('an unlock lets a locked-out user log in at once, from the address that l
   t.strictSame(res.json(), { userId: person.userId, unlocked: true });
   t.equal((await kit.login(svc, { login: person.name, password: person.password }, ip)).statusCode, 200, 'in again');
 
-  const events = await ctx.handle.db
-    .selectFrom('audit_event')
-    .select(['type', 'user_id', 'data'])
-    .where('service_name', '=', svc)
-    .where('type', '=', 'lockout.cleared')
-    .execute();
+  const events = await auditEvents(ctx, svc, 'lockout.cleared');
   t.equal(events.length, 1, 'the unlock is audited');
   t.match(events[0], { user_id: person.userId, data: { unlocked: true } });
 
@@ -45,11 +40,5 @@ t.test('an unlock of a user of another service, or of no user, answers 404 and w
     t.equal(res.statusCode, 404, what);
     t.equal(res.json().class, 'Client::NotFound', what);
   }
-  const events = await ctx.handle.db
-    .selectFrom('audit_event')
-    .select('id')
-    .where('service_name', '=', svc)
-    .where('type', '=', 'lockout.cleared')
-    .execute();
-  t.equal(events.length, 0);
+  t.equal((await auditEvents(ctx, svc, 'lockout.cleared')).length, 0);
 });

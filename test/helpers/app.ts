@@ -100,3 +100,14 @@ export async function buildTestApp(
     },
   };
 }
+
+/** A service's audit events of one type, oldest first. */
+export function auditEvents(ctx: { handle: DatabaseHandle }, serviceName: string, type: string) {
+  return ctx.handle.db
+    .selectFrom('audit_event')
+    .select(['id', 'actor', 'user_id', 'data'])
+    .where('service_name', '=', serviceName)
+    .where('type', '=', type)
+    .orderBy('id')
+    .execute();
+}
