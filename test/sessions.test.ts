@@ -92,3 +92,23 @@ t.test('a logout is audited', async (t) => {
   const events = await auditEvents(ctx, svc, 'session.ended');
   t.match(events, [{ data: { reason: 'logout' } }]);
 });
+
+t.test('a lowered userSessionTimeout applies to the sessions already open', async (t) => {
+  const { svc, people } = await serviceWith({ userSessionTimeout: 86_400 }, 1);
+  const token = (await kit.session(svc, people[0]!)).sessionToken;
+  await kit.api('POST', `/1.0/dedicatedCloud/${svc}/changeProperties`, { userSessionTimeout: 20 });
+  await kit.settle();
+  ctx.clock.advance(65_000);
+  t.notOk(await live(svc, token), 'idle 65 s with a 20-s timeout: ended');
+});
+
+t.test('a session in use stays open under a timeout shorter than 30 s', async (t) => {
+  const { svc, people } = await serviceWith({ userSessionTimeout: 20 }, 1);
+  const token = (await kit.session(svc, people[0]!)).sessionToken;
+  for (let i = 1; i <= 6; i++) {
+    ctx.clock.advance(10_000);
+    t.ok(await live(svc, token), `a call every 10 s: live at ${i * 10} s`);
+  }
+  ctx.clock.advance(21_000);
+  t.notOk(await live(svc, token), 'then idle 21 s: ended');
+});

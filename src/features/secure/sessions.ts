@@ -92,6 +92,11 @@ export class SessionService implements Sessions {
       ...user
     } = row;
     const { user_access_policy, user_session_timeout, ...userRow } = user;
+    // The service's idle timeout as it is now: lowering it applies to the sessions already open.
+    const idleMs = user_session_timeout * 1000;
+    if (idleMs > 0 && now.getTime() - last_seen_at.getTime() > idleMs) {
+      throw unauthorized('Session expired or unknown: log in again');
+    }
     // A session opened from an allowed network does not carry its holder past the policy from anywhere else.
     await requireAllowedNetwork(this.deps, { service_name: serviceName, user_access_policy }, ip, {
       type: 'access.refused',
@@ -99,8 +104,8 @@ export class SessionService implements Sessions {
       userId: userRow.user_id,
       what: 'session',
     });
-    if (now.getTime() - last_seen_at.getTime() > 30_000) {
-      // Slides the idle timeout, at most every 30 s: most calls write nothing.
+    // Slides the idle timeout at most every 30 s (a quarter of the timeout when it is shorter): most calls write nothing.
+    if (now.getTime() - last_seen_at.getTime() > (idleMs > 0 ? Math.min(30_000, idleMs / 4) : 30_000)) {
       await repo.touchSession(db, session_id, now, expiry(session_created_at, now, user_session_timeout));
     }
     return { sessionId: session_id, scope, user: userRow as UserRow };
