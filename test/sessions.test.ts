@@ -30,17 +30,22 @@ const connectedUsers = async (svc: string) =>
       .execute()
   ).length;
 
+/** Logs each in, a second apart, in this order: their session tokens. */
+async function logInTurn(svc: string, people: Person[]): Promise<string[]> {
+  const tokens: string[] = [];
+  for (const person of people) {
+    ctx.clock.advance(1000);
+    tokens.push((await kit.session(svc, person)).sessionToken);
+  }
+  return tokens;
+}
+
 t.test('the quota counts users, not sessions; at the quota, first disconnects the earliest connected user', async (t) => {
   const { svc, people } = await serviceWith({ userLimitConcurrentSession: 2, userLogoutPolicy: 'first' }, 3);
   const [a, b, c] = people as [Person, Person, Person];
-  const a1 = (await kit.session(svc, a)).sessionToken;
-  ctx.clock.advance(1000);
-  const a2 = (await kit.session(svc, a)).sessionToken;
-  ctx.clock.advance(1000);
-  const b1 = (await kit.session(svc, b)).sessionToken;
+  const [a1, a2, b1] = (await logInTurn(svc, [a, a, b])) as [string, string, string];
   t.ok((await live(svc, a1)) && (await live(svc, a2)) && (await live(svc, b1)), 'two users, three sessions: within a quota of 2');
-  ctx.clock.advance(1000);
-  const c1 = (await kit.session(svc, c)).sessionToken;
+  const [c1] = (await logInTurn(svc, [c])) as [string];
   t.notOk(await live(svc, a1), 'the earliest connected user is disconnected…');
   t.notOk(await live(svc, a2), '…with all his sessions');
   t.ok((await live(svc, b1)) && (await live(svc, c1)), 'the others stay, and the new login is admitted');
@@ -54,11 +59,7 @@ t.test('the quota counts users, not sessions; at the quota, first disconnects th
 t.test('at the quota, last disconnects the most recently connected user and admits the new login', async (t) => {
   const { svc, people } = await serviceWith({ userLimitConcurrentSession: 2, userLogoutPolicy: 'last' }, 3);
   const [a, b, c] = people as [Person, Person, Person];
-  const a1 = (await kit.session(svc, a)).sessionToken;
-  ctx.clock.advance(1000);
-  const b1 = (await kit.session(svc, b)).sessionToken;
-  ctx.clock.advance(1000);
-  const c1 = (await kit.session(svc, c)).sessionToken;
+  const [a1, b1, c1] = (await logInTurn(svc, [a, b, c])) as [string, string, string];
   t.ok(await live(svc, a1), 'the earliest stays');
   t.notOk(await live(svc, b1), 'the most recently connected user is disconnected');
   t.ok(await live(svc, c1), 'the new login is admitted');

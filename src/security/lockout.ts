@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/types.js';
 import { clientNetworkKey } from './addresses.js';
@@ -141,12 +141,13 @@ export class Lockout {
    */
   async succeed(keys: readonly LockKey[], admission: Admission): Promise<void> {
     const clear = keys.filter((k) => k.kind !== 'network').map((k) => k.key);
-    const refund = keys.filter((k) => k.kind === 'network').map((k) => k.key);
-    const ownLocks = new Map(admission.admitted ? admission.locksOnFailure.map((l) => [l.key, l.until]) : []);
     await this.db.transaction().execute(async (trx) => {
       if (clear.length > 0) await repo.deleteCounters(trx, clear);
-      // Only the lock this attempt set: one set meanwhile by another attempt's failure stays.
-      for (const key of refund) await repo.refundFailure(trx, key, ownLocks.get(key) ?? null);
+      await giveBack(
+        trx,
+        keys.filter((k) => k.kind === 'network'),
+        admission,
+      );
     });
   }
 
@@ -155,10 +156,7 @@ export class Lockout {
    * identity passed): every key gets it back, and loses the lock it set, if any. Earlier failures stay.
    */
   async refund(keys: readonly LockKey[], admission: Admission): Promise<void> {
-    const ownLocks = new Map(admission.admitted ? admission.locksOnFailure.map((l) => [l.key, l.until]) : []);
-    await this.db.transaction().execute(async (trx) => {
-      for (const key of sortKeys(keys)) await repo.refundFailure(trx, key.key, ownLocks.get(key.key) ?? null);
-    });
+    await this.db.transaction().execute((trx) => giveBack(trx, keys, admission));
   }
 
   /** Milliseconds before any of these keys may try again, without counting anything; 0 when none is locked. */
@@ -182,6 +180,12 @@ export class Lockout {
   async clear(key: LockKey): Promise<boolean> {
     return (await repo.deleteCounters(this.db, [key.key])) > 0;
   }
+}
+
+/** Gives one attempt back to each key, and drops the lock that attempt set: one set meanwhile by another attempt stays. */
+async function giveBack(trx: Transaction<Database>, keys: readonly LockKey[], admission: Admission): Promise<void> {
+  const ownLocks = new Map(admission.admitted ? admission.locksOnFailure.map((l) => [l.key, l.until]) : []);
+  for (const key of sortKeys(keys)) await repo.refundFailure(trx, key.key, ownLocks.get(key.key) ?? null);
 }
 
 function sortKeys(keys: readonly LockKey[]): LockKey[] {

@@ -1,13 +1,12 @@
 import { toOvhDate } from '../../clock.js';
 import type { SessionScope, UserRow } from '../../db/types.js';
-import { ApiError } from '../../http/errors.js';
 import { canonicalIp } from '../../security/addresses.js';
 import { contexts } from '../../security/contexts.js';
 import { attemptKeys, lockKeys, type Admission } from '../../security/lockout.js';
 import { verifyPassword } from '../../security/passwords.js';
 import { matchTotp } from '../../security/totp.js';
 import { isActiveUser } from '../users/api.js';
-import { tooMany, unauthorized, userNameOf, type SecureDeps } from './context.js';
+import { requireAllowedNetwork, tooMany, unauthorized, userNameOf, type SecureDeps } from './context.js';
 import type { PasswordResetService } from './password-reset.js';
 import * as repo from './repository.js';
 import type { SessionService } from './sessions.js';
@@ -37,7 +36,7 @@ export class LoginService {
    * code), after the same work (argon2 runs for an unknown login too): only the audit event says which factor failed.
    */
   async login(serviceName: string, input: LoginInput, rawIp: string) {
-    const { lockout, users, services, allowedNetworks, whitelist, audit } = this.deps;
+    const { lockout, users, services, whitelist, audit } = this.deps;
     const ip = canonicalIp(rawIp) ?? rawIp;
     const service = await services.find(serviceName);
     const name = userNameOf(input.login, serviceName);
@@ -45,10 +44,12 @@ export class LoginService {
     const event = (type: string, data: Record<string, unknown>) =>
       audit.write({ serviceName, type, actor: input.login.slice(0, 128), ip, userId: user?.user_id ?? null, data });
     // The access policy comes first: from outside the allowed networks, nothing is checked, nothing is counted.
-    if (service.user_access_policy === 'filtered' && !(await allowedNetworks.isAllowed(serviceName, ip))) {
-      await event('login.refused', { reason: 'accessPolicy' });
-      throw new ApiError(403, 'Client::Forbidden', 'Your IP address is not allowed to access this service');
-    }
+    await requireAllowedNetwork(this.deps, service, ip, {
+      type: 'login.refused',
+      actor: input.login.slice(0, 128),
+      userId: user?.user_id ?? null,
+      what: 'login',
+    });
     const account = lockKeys.user(serviceName, name);
     // A reset code proves the user holds his phone or mailbox: it gets past the account's lock (a locked-out user can
     // still recover), while the pair and network keys, and the code's own 5 tries, bound the guessing.
