@@ -97,6 +97,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const box = deps.secretBox ?? new SecretBox([{ id: 'ephemeral', key: randomBytes(32) }]);
   app.decorate('services', deps.services ?? buildServices({ db: handle.db, box, clock, config }));
   app.decorate('clock', clock);
+  app.services.background.onError = (err, what) => app.log.error({ err, what }, 'background work failed');
+  // Work a request left running (a password-lost code being queued) ends before the database closes.
+  app.addHook('onClose', async () => app.services.background.settled());
 
   app.decorateRequest('clientIp', '');
   app.addHook('onRequest', async (request, reply) => {

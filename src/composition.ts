@@ -23,6 +23,7 @@ import { proxyNetworks } from './security/ip-block.js';
 import { Lockout } from './security/lockout.js';
 import { configurePasswordHashing } from './security/passwords.js';
 import type { SecretBox } from './security/secret-box.js';
+import { BackgroundWork } from './core/background.js';
 import { taskHandlers } from './worker/registry.js';
 import { TaskWorker } from './worker/worker.js';
 
@@ -39,6 +40,8 @@ export interface AppServices {
   allowedNetworks: AllowedNetworkService;
   lockout: Lockout;
   retention: RetentionService;
+  /** Work started by requests that answer before it ends; the app waits for it on close. */
+  background: BackgroundWork;
   /** The handlers of every task name, handed what they reach in other features. */
   handlers: TaskHandlers;
 }
@@ -61,6 +64,7 @@ export function buildServices({ db, box, clock, config }: ServiceDeps): AppServi
     iterations: config.ARGON2_ITERATIONS,
     parallelism: config.ARGON2_PARALLELISM,
   });
+  const background = new BackgroundWork();
   const audit = new AuditService(db);
   const lockout = new Lockout(db, clock);
   let handlers: TaskHandlers = new Map();
@@ -94,6 +98,7 @@ export function buildServices({ db, box, clock, config }: ServiceDeps): AppServi
     whitelist,
     services,
     tasks,
+    background,
   });
   handlers = taskHandlers({ approvals: operations, sessions: secure, audit });
   const auth = new AuthService(
@@ -122,6 +127,7 @@ export function buildServices({ db, box, clock, config }: ServiceDeps): AppServi
     auth,
     handlers,
     retention: new RetentionService(db, clock),
+    background,
   };
 }
 

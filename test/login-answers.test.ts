@@ -2,6 +2,7 @@ import t from 'tap';
 import { lockKeys } from '../src/security/lockout.js';
 import { configurePasswordHashing, PRODUCTION_COST } from '../src/security/passwords.js';
 import { auditEvents, buildTestApp } from './helpers/app.js';
+import { recordQueries } from './helpers/query-log.js';
 import { freshIp, freshName, secureKit, totpCode } from './helpers/secure.js';
 
 /**
@@ -57,6 +58,23 @@ t.test('every failed login gets the same answer; only the audit event names the 
     ],
     'each failure is audited with its real reason',
   );
+});
+
+t.test('a reset code sent for an unknown login runs the same statements as one sent for a known user', async (t) => {
+  const fresh = await ctx.newService();
+  const person = await kit.plainUser(fresh, { confirm: true });
+  const ip = freshIp();
+  const statementsOf = (login: string) =>
+    recordQueries(ctx.handle.db, async () => {
+      const res = await kit.login(fresh, { login, resetToken: '12345678' }, ip);
+      t.equal(res.statusCode, 401);
+    });
+  const known = await statementsOf(person.name);
+  t.ok(
+    known.some((sql) => /password_reset/.test(sql)),
+    'a known user: the live reset code is looked up',
+  );
+  t.strictSame(await statementsOf(freshName('nobody')), known, 'an unknown login: the same lookup, the same statements');
 });
 
 t.test('an unknown login costs the same argon2id work as a wrong password (production cost)', async (t) => {

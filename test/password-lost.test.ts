@@ -1,5 +1,6 @@
 import t from 'tap';
 import { buildTestApp } from './helpers/app.js';
+import { recordQueries } from './helpers/query-log.js';
 import { freshIp, freshName, freshPassword, secureKit, totpCode, type Person } from './helpers/secure.js';
 
 // "Password lost": a reset code by SMS (a confirmed number) or e-mail opens a credentialsRenewal session, once, for
@@ -33,6 +34,29 @@ t.test('password lost for an unknown login answers exactly as for a known one, 2
   t.equal(unknown.body, known.body, 'the same body');
   t.equal(unknown.headers['content-type'], known.headers['content-type'], 'the same content type');
   t.equal(await outboxCount(svc), before, 'no message queued');
+});
+
+t.test('password lost answers after the same statements whoever asks: the per-user work runs after the answer', async (t) => {
+  const svc = await ctx.newService();
+  const reachable = await kit.plainUser(svc, { confirm: true });
+  const unreachable = await kit.plainUser(svc, { phone: false });
+  // The work a request leaves for after its answer is held here, so that only the request's own statements are seen.
+  const background = ctx.app.services.background;
+  const held: Array<() => Promise<void>> = [];
+  background.run = (_what, work) => void held.push(work);
+  t.teardown(() => void Reflect.deleteProperty(background, 'run'));
+  const statementsOf = (login: string) => recordQueries(db, async () => void (await lost(svc, login)));
+  const unknown = await statementsOf(freshName('nobody'));
+  t.strictSame(await statementsOf(unreachable.name), unknown, 'a user with no phone nor e-mail: the same statements');
+  t.strictSame(await statementsOf(reachable.name), unknown, 'a user with a confirmed phone: the same statements');
+  t.notOk(
+    unknown.some((sql) => /outbox|password_reset/.test(sql)),
+    'no reset code made before the answer',
+  );
+  t.equal(held.length, 2, 'the two known users have work left for after the answer');
+  const before = await outboxCount(svc);
+  for (const work of held) await work();
+  t.equal(await outboxCount(svc), before + 1, 'then one code is queued: for the user who can be reached');
 });
 
 t.test('the reset code arrives by SMS at the confirmed number', async (t) => {

@@ -216,14 +216,18 @@ export async function secureKit(t: Test, ctx: TestContext, options: { log?: Logg
     },
     api: (method, url, payload) =>
       app.inject({ method, url, ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) }),
-    secure: (method, serviceName, path, o = {}) =>
-      app.inject({
+    async secure(method, serviceName, path, o = {}) {
+      const res = await app.inject({
         method,
         url: `/secure/${serviceName}${path}`,
         remoteAddress: o.ip ?? '127.0.0.1',
         headers: o.session ? { authorization: `Bearer ${o.session}` } : {},
         ...(o.payload === undefined ? {} : { payload: o.payload as Record<string, unknown> }),
-      }),
+      });
+      // What the request left running in the background (a password-lost code) is done before the test reads it.
+      await app.services.background.settled();
+      return res;
+    },
     login: (serviceName, body, ip) => kit.secure('POST', serviceName, '/session', { payload: body, ip: ip ?? freshIp() }),
     async session(serviceName, person, ip) {
       // Each 2FA login in a time step of its own: a code is accepted once.

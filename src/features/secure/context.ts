@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Clock } from '../../clock.js';
+import type { BackgroundWork } from '../../core/background.js';
 import type { Database, SessionScope, UserRow } from '../../db/types.js';
 import { ApiError } from '../../http/errors.js';
 import type { Lockout } from '../../security/lockout.js';
@@ -25,6 +26,7 @@ export interface SecureDeps {
   whitelist: WhitelistApi;
   services: ServicesApi;
   tasks: TasksApi;
+  background: BackgroundWork;
 }
 
 export interface SessionUser {

@@ -67,7 +67,8 @@ export class LoginService {
     let resetUsed = false;
     let ok: boolean;
     if (input.resetToken !== undefined) {
-      ok = Boolean(usable) && (await this.resets.consume(user!, input.resetToken));
+      // The same lookup runs for an unknown login, so the answer takes the same time.
+      ok = await this.resets.consume(usable ? user : undefined, input.resetToken);
       resetUsed = ok;
     } else {
       ok = (await verifyPassword(usable ? user!.password_hash : undefined, input.password ?? '')) && Boolean(usable);

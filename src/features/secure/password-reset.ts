@@ -14,13 +14,21 @@ const RESET_MAX_FAILURES = 5;
 /** Codes one user may be sent in 24 hours. */
 const RESETS_PER_DAY = 5;
 
+/** A user id no row has (ids start at 1): the lookup an unknown login makes. */
+const NO_USER = 0;
+
 /** "Password lost": a reset code by SMS or e-mail, which opens a credentials-renewal session. */
 export class PasswordResetService {
   constructor(private readonly deps: SecureDeps) {}
 
-  /** Sends a reset code to a confirmed phone number, or an e-mail address. The answer never tells whether the login exists. */
+  /**
+   * Sends a reset code to a confirmed phone number, or an e-mail address. The answer never tells whether the login
+   * exists, nor how it can be reached: past the access policy and the network lock, the request answers at once and
+   * the code is made and queued in the background (`BackgroundWork`, awaited on shutdown). A request lost in a crash
+   * costs the user one more request, never a code sent twice.
+   */
   async passwordLost(serviceName: string, login: string, rawIp: string): Promise<void> {
-    const { db, box, clock, lockout, audit, users, services } = this.deps;
+    const { lockout, users, services, background } = this.deps;
     const ip = canonicalIp(rawIp) ?? rawIp;
     const service = await services.find(serviceName);
     const user = await users.findByName(serviceName, userNameOf(login, serviceName));
@@ -33,8 +41,13 @@ export class PasswordResetService {
     // Only the client's network lock applies: a user locked out of his account must still be able to recover it.
     const wait = await lockout.waitMs([lockKeys.network(ip)]);
     if (wait > 0) throw tooMany(wait);
-    const channel = user?.phone_number && user.phone_confirmed ? 'sms' : user?.email ? 'email' : undefined;
-    if (!user || !channel || !isActiveUser(user)) return;
+    if (user && isActiveUser(user)) background.run('passwordLost', () => this.sendCode(serviceName, user, ip));
+  }
+
+  private async sendCode(serviceName: string, user: UserRow, ip: string): Promise<void> {
+    const { db, box, clock, audit } = this.deps;
+    const channel = user.phone_number && user.phone_confirmed ? 'sms' : user.email ? 'email' : undefined;
+    if (!channel) return;
     const code = String(randomInt(0, 100_000_000)).padStart(8, '0');
     const now = clock.now();
     await db.transaction().execute(async (trx) => {
@@ -64,14 +77,15 @@ export class PasswordResetService {
 
   /**
    * Uses the user's live reset code if `code` is it. The code is checked against every key of the secret box, so a
-   * key rotation does not void codes already sent; a fifth wrong try voids it.
+   * key rotation does not void codes already sent; a fifth wrong try voids it. Without a user (an unknown or disabled
+   * login), the same transaction and lookup run and find nothing: the answer takes the same time.
    */
-  async consume(user: UserRow, code: string): Promise<boolean> {
+  async consume(user: UserRow | undefined, code: string): Promise<boolean> {
     const { db, box, clock } = this.deps;
     const now = clock.now();
     return db.transaction().execute(async (trx) => {
-      const live = await repo.lockLiveReset(trx, user.user_id, now);
-      if (!live) return false;
+      const live = await repo.lockLiveReset(trx, user?.user_id ?? NO_USER, now);
+      if (!user || !live) return false;
       const ok = /^\d{8}$/.test(code) && box.macMatches(contexts.resetCode(user.user_id, code), live.token_hash);
       const failures = live.failed_attempts + (ok ? 0 : 1);
       await repo.updateReset(trx, live.token_hash, {
