@@ -77,6 +77,25 @@ t.test('a reset code sent for an unknown login runs the same statements as one s
   t.strictSame(await statementsOf(freshName('nobody')), known, 'an unknown login: the same lookup, the same statements');
 });
 
+t.test('the audit trail keeps no text typed as an unknown login: a keyed fingerprint instead', async (t) => {
+  const fresh = await ctx.newService();
+  const person = await kit.plainUser(fresh);
+  const typedPassword = 'Hunter2-typed-in-the-login-field';
+  for (const login of [typedPassword, typedPassword, 'someone-else', person.name]) {
+    t.equal((await kit.login(fresh, { login, password: 'wrong-password' })).statusCode, 401);
+  }
+  const actors = (await auditEvents(ctx, fresh, 'login.failed')).map((e) => e.actor as string);
+  t.equal(actors.length, 4);
+  t.notOk(
+    actors.some((a) => a.includes('Hunter2') || a.includes('someone')),
+    'no typed text is stored',
+  );
+  t.match(actors[0], /^unknown:[0-9a-f]{16}$/);
+  t.equal(actors[1], actors[0], 'the same typed login: the same fingerprint (attempts can be told apart and grouped)');
+  t.not(actors[2], actors[0], 'another typed login: another fingerprint');
+  t.equal(actors[3], person.name, 'a login that is a user is named');
+});
+
 t.test('an unknown login costs the same argon2id work as a wrong password (production cost)', async (t) => {
   // The suite hashes at the cheapest cost, where any difference drowns in noise: this test measures at the production
   // cost, set here and given back when it ends. The cost is process-wide: this file has a suite of its own.

@@ -20,6 +20,8 @@ export const contexts = {
   operationToken: (operationId: number, token: string) => `operation:${operationId}:${token}`,
   /** Keyed-hash input of a "password lost" reset code. */
   resetCode: (userId: number, code: string) => `reset:${userId}:${code}`,
+  /** Keyed-hash input of a login nobody has, as the audit trail fingerprints it. */
+  auditedLogin: (serviceName: string, typed: string) => `audited-login:${serviceName}:${typed}`,
 } as const;
 
 /** The context the task's sealed change was made under: its task id, or the user and task name before that. */

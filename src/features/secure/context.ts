@@ -4,6 +4,7 @@ import type { BackgroundWork } from '../../core/background.js';
 import type { Database, SessionScope, UserRow } from '../../db/types.js';
 import { ApiError } from '../../http/errors.js';
 import type { Lockout } from '../../security/lockout.js';
+import { contexts } from '../../security/contexts.js';
 import type { SecretBox } from '../../security/secret-box.js';
 import type { AllowedNetworksApi } from '../allowed-network/api.js';
 import type { AuditLog } from '../audit/api.js';
@@ -45,6 +46,16 @@ export const forbidden = (message: string) => new ApiError(403, 'Client::Forbidd
 export function userNameOf(login: string, serviceName: string): string {
   const suffix = `@${serviceName}`;
   return login.endsWith(suffix) ? login.slice(0, -suffix.length) : login;
+}
+
+/**
+ * Who the audit trail names for a request made under a typed login: the user when the login is one, otherwise
+ * `unknown:` and a keyed fingerprint of what was typed. A login field sometimes receives a password; the trail keeps
+ * no text typed by a stranger, and an operator can still tell one unknown login's attempts from another's.
+ */
+export function auditActor(box: SecretBox, serviceName: string, typed: string, user: UserRow | undefined): string {
+  if (user) return user.name;
+  return `unknown:${box.mac(contexts.auditedLogin(serviceName, typed)).toString('hex').slice(0, 16)}`;
 }
 
 /**

@@ -6,7 +6,7 @@ import { attemptKeys, lockKeys, type Admission } from '../../security/lockout.js
 import { verifyPassword } from '../../security/passwords.js';
 import { matchTotp } from '../../security/totp.js';
 import { isActiveUser } from '../users/api.js';
-import { requireAllowedNetwork, tooMany, unauthorized, userNameOf, type SecureDeps } from './context.js';
+import { auditActor, requireAllowedNetwork, tooMany, unauthorized, userNameOf, type SecureDeps } from './context.js';
 import type { PasswordResetService } from './password-reset.js';
 import * as repo from './repository.js';
 import type { SessionService } from './sessions.js';
@@ -41,12 +41,13 @@ export class LoginService {
     const service = await services.find(serviceName);
     const name = userNameOf(input.login, serviceName);
     const user = await users.findByName(serviceName, name);
+    const actor = auditActor(this.deps.box, serviceName, input.login, user);
     const event = (type: string, data: Record<string, unknown>) =>
-      audit.write({ serviceName, type, actor: input.login.slice(0, 128), ip, userId: user?.user_id ?? null, data });
+      audit.write({ serviceName, type, actor, ip, userId: user?.user_id ?? null, data });
     // The access policy comes first: from outside the allowed networks, nothing is checked, nothing is counted.
     await requireAllowedNetwork(this.deps, service, ip, {
       type: 'login.refused',
-      actor: input.login.slice(0, 128),
+      actor,
       userId: user?.user_id ?? null,
       what: 'login',
     });

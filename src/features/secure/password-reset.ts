@@ -5,7 +5,7 @@ import { canonicalIp } from '../../security/addresses.js';
 import { contexts } from '../../security/contexts.js';
 import { lockKeys } from '../../security/lockout.js';
 import { isActiveUser } from '../users/api.js';
-import { requireAllowedNetwork, tooMany, userNameOf, type SecureDeps } from './context.js';
+import { auditActor, requireAllowedNetwork, tooMany, userNameOf, type SecureDeps } from './context.js';
 import * as repo from './repository.js';
 
 const RESET_TTL_MS = 15 * 60_000;
@@ -34,7 +34,7 @@ export class PasswordResetService {
     const user = await users.findByName(serviceName, userNameOf(login, serviceName));
     await requireAllowedNetwork(this.deps, service, ip, {
       type: 'access.refused',
-      actor: login.slice(0, 128),
+      actor: auditActor(this.deps.box, serviceName, login, user),
       userId: user?.user_id ?? null,
       what: 'passwordLost',
     });
