@@ -39,7 +39,7 @@ export async function api(app: App, options: ApiOptions) {
     // A service of another account answers exactly like one that does not exist.
     if (serviceName !== undefined) {
       if (request.principal.anonymous) throw serviceNotFound();
-      await app.services.services.require(serviceName, request.principal.accountId);
+      await app.services.services.requireOwner(serviceName, request.principal.accountId);
     }
   });
 

@@ -74,7 +74,7 @@ export function buildServices({ db, box, clock, config }: ServiceDeps): AppServi
   const users = new UsersService(db, changes, audit, operations);
   const proxies = proxyNetworks(trustedProxyEntries(config.TRUSTED_PROXIES));
   const allowedNetworks = new AllowedNetworkService(db, clock, changes, proxies);
-  const services = new ServicesService(db, publicUrlOf(config), changes);
+  const services = new ServicesService(db, publicUrlOf(config), changes, { clock, cacheMs: config.AUTH_CACHE_MS });
   const whitelist = new WhitelistService(
     db,
     clock,
@@ -110,6 +110,7 @@ export function buildServices({ db, box, clock, config }: ServiceDeps): AppServi
       oauthTokenTtlSeconds: config.OAUTH2_TOKEN_TTL_SECONDS,
       credentialValidationSeconds: config.CREDENTIAL_VALIDATION_SECONDS,
       publicUrl: config.PUBLIC_URL,
+      cacheMs: config.AUTH_CACHE_MS,
     },
     lockout,
     audit,

@@ -52,6 +52,11 @@ export const ConfigSchema = Type.Object({
   SECRET_KEYS: Type.Optional(Type.String({ minLength: 1 })),
   /** Accepted clock difference of a signed call's X-Ovh-Timestamp, in seconds. */
   AUTH_TIME_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 3600, default: 180 }),
+  /**
+   * How long an instance trusts what it read of a credential, a bearer token or a service's owner, in ms. At most
+   * one second, so that a revocation made anywhere is refused everywhere within a second; 0 reads them on every call.
+   */
+  AUTH_CACHE_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 1000 }),
   /** Lifetime of an OAuth2 bearer token. */
   OAUTH2_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 86_400, default: 3600 }),
   /** How long a requested consumer key waits for validation before it expires. */

@@ -640,45 +640,59 @@ t.test('the application secret, consumer key and validation token are not stored
 
 // ---- cost -------------------------------------------------------------------------------------------------------
 
-t.test('a signed call costs one SELECT for its authentication and no write', async (t) => {
-  const keys = await newCredential(app, 'alice', { rules: [{ method: 'GET', path: '/dedicatedCloud' }] });
-  // warm up: the first call of a credential records its last use
-  const warm = await recordQueries(db, async () => {
-    t.equal((await callSigned(app, keys, { method: 'GET', url: '/1.0/dedicatedCloud' })).statusCode, 200);
-  });
-  t.ok(
-    warm.some((s) => verb(s) === 'update'),
-    `the first call records last use: ${warm.join(' | ')}`,
-  );
-
-  const granted = await recordQueries(db, async () => {
-    t.equal((await callSigned(app, keys, { method: 'GET', url: '/1.0/dedicatedCloud' })).statusCode, 200);
-  });
-  t.strictSame(granted.map(verb), ['select', 'select'], `authentication, then the service list: ${granted.join(' | ')}`);
-  t.match(granted[0], /"application"/, 'the first is the signing lookup');
-
-  const refused = await recordQueries(db, async () => {
-    notGranted(t, await callSigned(app, keys, { method: 'GET', url: `/1.0/dedicatedCloud/${ALICE_1}` }));
-  });
-  t.strictSame(refused.map(verb), ['select'], `a call refused after every check: ${refused.join(' | ')}`);
-
-  const forged = await recordQueries(db, async () => {
-    invalidSignature(
-      t,
-      await callSigned(app, { ...keys, applicationSecret: 'x' }, { method: 'GET', url: '/1.0/dedicatedCloud' }),
+t.test(
+  'a signed call costs one SELECT for its authentication, none while it is cached (AUTH_CACHE_MS), and no write',
+  async (t) => {
+    const keys = await newCredential(app, 'alice', { rules: [{ method: 'GET', path: '/dedicatedCloud' }] });
+    // warm up: the first call of a credential records its last use
+    const warm = await recordQueries(db, async () => {
+      t.equal((await callSigned(app, keys, { method: 'GET', url: '/1.0/dedicatedCloud' })).statusCode, 200);
+    });
+    t.ok(
+      warm.some((s) => verb(s) === 'update'),
+      `the first call records last use: ${warm.join(' | ')}`,
     );
-  });
-  t.strictSame(forged.map(verb), ['select'], 'a bad signature costs the same one lookup');
+    t.match(warm[0], /"application"/, 'the first statement is the signing lookup');
 
-  ctx.clock.advance(61_000);
-  const later = await recordQueries(db, async () => {
-    t.equal((await callSigned(app, keys, { method: 'GET', url: '/1.0/dedicatedCloud' })).statusCode, 200);
-  });
-  t.ok(
-    later.some((s) => verb(s) === 'update'),
-    'a minute later, last use is recorded again',
-  );
-});
+    const cached = await recordQueries(db, async () => {
+      t.equal((await callSigned(app, keys, { method: 'GET', url: '/1.0/dedicatedCloud' })).statusCode, 200);
+    });
+    t.strictSame(cached.map(verb), ['select'], `within AUTH_CACHE_MS, only the service list: ${cached.join(' | ')}`);
+
+    const refused = await recordQueries(db, async () => {
+      notGranted(t, await callSigned(app, keys, { method: 'GET', url: `/1.0/dedicatedCloud/${ALICE_1}` }));
+    });
+    t.strictSame(refused, [], 'a call refused after every check reads nothing more');
+
+    const forged = await recordQueries(db, async () => {
+      invalidSignature(
+        t,
+        await callSigned(app, { ...keys, applicationSecret: 'x' }, { method: 'GET', url: '/1.0/dedicatedCloud' }),
+      );
+    });
+    t.strictSame(forged, [], 'nor does a bad signature');
+
+    ctx.clock.advance(ctx.config.AUTH_CACHE_MS);
+    const reread = await recordQueries(db, async () => {
+      t.equal((await callSigned(app, keys, { method: 'GET', url: '/1.0/dedicatedCloud' })).statusCode, 200);
+    });
+    t.strictSame(
+      reread.map(verb),
+      ['select', 'select'],
+      `AUTH_CACHE_MS later, the credential is read again: ${reread.join(' | ')}`,
+    );
+    t.match(reread[0], /"application"/);
+
+    ctx.clock.advance(61_000);
+    const later = await recordQueries(db, async () => {
+      t.equal((await callSigned(app, keys, { method: 'GET', url: '/1.0/dedicatedCloud' })).statusCode, 200);
+    });
+    t.ok(
+      later.some((s) => verb(s) === 'update'),
+      'a minute later, last use is recorded again',
+    );
+  },
+);
 
 // ---- units: the signature itself ------------------------------------------------------------------------------
 

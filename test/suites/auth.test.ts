@@ -3,6 +3,7 @@
 // One test process for these files (see scripts/test.mjs); each file still runs alone: npm test -- test/<file>.test.ts
 import '../auth-signature.test.js';
 import '../auth-oauth2.test.js';
+import '../auth-cache.test.js';
 import '../auth-validation-page.test.js';
 import '../auth-node-client.test.js';
 import '../access-rules.test.js';

@@ -1,4 +1,6 @@
 import type { Kysely } from 'kysely';
+import type { Clock } from '../../clock.js';
+import { TtlCache } from '../../core/ttl-cache.js';
 import type { Database, ServiceRow } from '../../db/types.js';
 import { badRequest, serviceNotFound } from '../../http/errors.js';
 import * as repo from './repository.js';
@@ -25,11 +27,33 @@ const SERVICE_NAME_PATTERN = /^[a-z0-9][a-z0-9.-]{1,62}$/;
 const LOGIN_PATTERN = /^[a-z0-9][a-z0-9._-]{1,62}$/;
 
 export class ServicesService implements ServicesApi {
+  /** Which account owns a service, as this instance read it (AUTH_CACHE_MS): the check every API call makes. */
+  readonly #owners: TtlCache<number | null>;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly publicUrl: string,
     private readonly changes: ChangeRecorder,
-  ) {}
+    ownership: { clock: Clock; cacheMs: number },
+  ) {
+    this.#owners = new TtlCache(ownership.clock, ownership.cacheMs);
+  }
+
+  /**
+   * Passes when the account owns the service (`null`: an operator); 404 otherwise, exactly as for a service that does
+   * not exist. Read once per AUTH_CACHE_MS by each instance: a service moved to another account is refused everywhere
+   * within that time.
+   */
+  async requireOwner(serviceName: string, accountId: number | null): Promise<void> {
+    let owner = this.#owners.get(serviceName);
+    if (owner === undefined) {
+      const row = await repo.findService(this.db, serviceName, null);
+      if (!row) throw serviceNotFound();
+      owner = row.account_id;
+      this.#owners.set(serviceName, owner);
+    }
+    if (accountId !== null && owner !== accountId) throw serviceNotFound();
+  }
 
   /** The service, whoever owns it (the certified interface: its users are not API accounts). */
   async find(serviceName: string): Promise<ServiceRow> {

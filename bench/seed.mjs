@@ -1,0 +1,61 @@
+/**
+ * The bench's data, made through the service's own code (dist/) before the server starts, in the bench's process:
+ * `users` users with a password and a TOTP secret (their addUser tasks applied by a worker here), then `entries`
+ * twoFAWhitelist additions left queued, for the server's worker to drain (scenario f). Runs with the server's
+ * environment, so the same database and the same SECRET_KEYS.
+ */
+import { generateSecret } from 'otplib';
+
+export async function seed(root, env, { service, users, entries, password }) {
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  try {
+    const dist = (p) => import(`${root}/dist/${p}`);
+    const [{ loadConfig }, { createLogger }, { openMigratedDatabase, secretBoxFor }, { buildServices, buildWorker }] =
+      await Promise.all([dist('config.js'), dist('logger.js'), dist('runtime.js'), dist('composition.js')]);
+    const { systemClock } = await dist('clock.js');
+    const { contexts } = await dist('security/contexts.js');
+    const config = loadConfig();
+    const log = createLogger('warn');
+    const handle = await openMigratedDatabase(config, log);
+    const box = secretBoxFor(config, log);
+    const services = buildServices({ db: handle.db, box, clock: systemClock, config });
+    const actor = { login: 'bench', ip: '127.0.0.1' };
+    try {
+      const people = [];
+      for (let i = 0; i < users; i++) {
+        const name = `bench${i}`;
+        await services.users.create(service, { name, password }, actor);
+        people.push({ name, secret: generateSecret({ length: 20 }) });
+      }
+      const worker = buildWorker({ handle, services, box, clock: systemClock, config, log, workerId: 'bench-seed' });
+      await worker.drain();
+      const rows = await handle.db
+        .selectFrom('pcc_user')
+        .select(['user_id', 'name'])
+        .where('service_name', '=', service)
+        .execute();
+      const idOf = new Map(rows.map((r) => [r.name, r.user_id]));
+      for (const p of people) {
+        const userId = idOf.get(p.name);
+        if (userId === undefined) throw new Error(`seed: user ${p.name} was not created`);
+        await handle.db
+          .updateTable('pcc_user')
+          .set({ totp_secret_ciphertext: box.seal(p.secret, contexts.totpSecret(userId)) })
+          .where('user_id', '=', userId)
+          .execute();
+      }
+      const started = Date.now();
+      for (let i = 0; i < entries; i++) {
+        const ip = `11.${Math.floor(i / 250)}.${i % 250}.0/24`;
+        await services.whitelist.add(service, { ip, description: `bench entry ${i}` }, actor);
+      }
+      return { people, queueSeconds: (Date.now() - started) / 1000 };
+    } finally {
+      await handle.close();
+    }
+  } finally {
+    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+    Object.assign(process.env, saved);
+  }
+}
