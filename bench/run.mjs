@@ -1,4 +1,4 @@
-/* global AbortSignal */
+/* global AbortSignal, URLSearchParams, performance */
 /**
  * `npm run bench` (add `-- --quick` for CI's short form): the hot paths of pcc-2fa, each against a baseline measured in
  * the same run, because these machines are shared and noisy: compare ratios, not absolute figures.
