@@ -137,7 +137,7 @@ export interface WorkerDeps {
   services: AppServices;
   box: SecretBox;
   clock: Clock;
-  config: Pick<Config, 'TASK_LEASE_SECONDS' | 'TASK_POLL_MS'>;
+  config: Pick<Config, 'TASK_LEASE_SECONDS' | 'TASK_POLL_MS'> & Partial<Pick<Config, 'TASK_CONCURRENCY'>>;
   log: Logger;
   workerId: string;
   /** Where queued SMS and e-mails go; without one, the worker leaves them queued (an instance that sends nothing). */
@@ -166,5 +166,6 @@ export function buildWorker({ handle, services, box, clock, config, log, workerI
     },
     leaseSeconds: config.TASK_LEASE_SECONDS,
     pollMs: config.TASK_POLL_MS,
+    concurrency: config.TASK_CONCURRENCY ?? 1,
   });
 }

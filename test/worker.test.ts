@@ -184,3 +184,94 @@ workerTest('a started worker runs a new task as soon as it is notified, without 
   t.equal((await entryRow(id)).state, 'enabled');
   await worker.stop();
 });
+
+/** A task of a test handler `probe` about a whitelist entry `subject`, due now. */
+const probeTask = (svc: string, subject: number, step: number) =>
+  ctx.handle.db.transaction().execute((trx) =>
+    insertTask(trx, {
+      serviceName: svc,
+      name: 'probe',
+      type: 'test',
+      description: `subject ${subject}, step ${step}`,
+      createdBy: null,
+      createdFrom: 'test',
+      executionDate: ctx.clock.now(),
+      payload: { whitelistId: subject, step },
+    }),
+  );
+
+workerTest(
+  "with TASK_CONCURRENCY, tasks run side by side, but one subject's tasks one at a time and in their order",
+  async (t) => {
+    const svc = await ctx.newService();
+    const running = new Set<number>();
+    const seen: Array<[number, number]> = [];
+    let overlap = 0;
+    const probe: TaskHandler = {
+      apply: async (_trx, task) => {
+        const { whitelistId: subject, step } = task.payload as { whitelistId: number; step: number };
+        if (running.has(subject)) throw new Error(`subject ${subject} ran twice at once`);
+        running.add(subject);
+        overlap = Math.max(overlap, running.size);
+        await new Promise((resolve) => setImmediate(resolve));
+        seen.push([subject, step]);
+        running.delete(subject);
+      },
+    };
+    const worker = new TaskWorker({
+      handle: ctx.handle,
+      handlers: new Map([['probe', probe]]),
+      clock: ctx.clock,
+      log: silentLog,
+      leaseSeconds: LEASE_SECONDS,
+      pollMs: 60_000,
+      concurrency: 4,
+    });
+    // Four subjects, three steps each, queued step by step.
+    for (let step = 0; step < 3; step++) for (let subject = 1; subject <= 4; subject++) await probeTask(svc, subject, step);
+    t.equal(await worker.drain(), 12);
+    // The embedded database runs one transaction at a time: there, the lanes take turns.
+  if (ctx.handle.kind === 'pg') t.ok(overlap > 1, `tasks of different subjects ran side by side (up to ${overlap} at once)`);
+    for (let subject = 1; subject <= 4; subject++) {
+      t.strictSame(
+        seen.filter(([s]) => s === subject).map(([, step]) => step),
+        [0, 1, 2],
+        `subject ${subject}: its steps in their order`,
+      );
+    }
+    const states = await ctx.handle.db.selectFrom('task').select('state').where('service_name', '=', svc).execute();
+    t.ok(
+      states.every((r) => r.state === 'done'),
+      'every task done',
+    );
+  },
+);
+
+workerTest('a worker that stops mid-batch finishes what it started and gives the rest back at once', async (t) => {
+  const svc = await ctx.newService();
+  let worker: TaskWorker;
+  const probe: TaskHandler = {
+    apply: async () => {
+      void worker.stop(); // the stop comes while the first task runs
+    },
+  };
+  worker = new TaskWorker({
+    handle: ctx.handle,
+    handlers: new Map([['probe', probe]]),
+    clock: ctx.clock,
+    log: silentLog,
+    leaseSeconds: LEASE_SECONDS,
+    pollMs: 60_000,
+    concurrency: 1,
+  });
+  const ids: number[] = [];
+  for (let i = 0; i < 3; i++) ids.push((await probeTask(svc, 1, i)).task_id);
+  t.equal(await worker.drain(), 1, 'the task under way finished');
+  const rows = await Promise.all(ids.map(taskRow));
+  t.match(rows[0], { state: 'done' });
+  for (const row of rows.slice(1)) {
+    t.match(row, { state: 'todo', locked_by: null, locked_until: null, attempts: 0 }, 'due again, as if never claimed');
+  }
+  const next = ctx.newWorker('next', LEASE_SECONDS);
+  t.equal((await next.claimOne())?.task_id, ids[1], 'another worker takes them over without waiting for a lease');
+});

@@ -76,7 +76,7 @@ export async function buildTestApp(
       services: app.services,
       box: secretBox,
       clock,
-      config: { TASK_LEASE_SECONDS: leaseSeconds, TASK_POLL_MS: 60_000 },
+      config: { TASK_LEASE_SECONDS: leaseSeconds, TASK_POLL_MS: 60_000, TASK_CONCURRENCY: config.TASK_CONCURRENCY },
       log: silentLog,
       workerId: id,
     });

@@ -124,7 +124,11 @@ export function secureWorker(
     services: ctx.app.services,
     box: ctx.secretBox,
     clock: ctx.clock,
-    config: { TASK_LEASE_SECONDS: ctx.config.TASK_LEASE_SECONDS, TASK_POLL_MS: 60_000 },
+    config: {
+      TASK_LEASE_SECONDS: ctx.config.TASK_LEASE_SECONDS,
+      TASK_POLL_MS: 60_000,
+      TASK_CONCURRENCY: ctx.config.TASK_CONCURRENCY,
+    },
     log: options.log ?? silentLog,
     workerId: options.id ?? `secure-worker-${randomBytes(3).toString('hex')}`,
     sender: options.sender ?? receiver.sender(),

@@ -105,34 +105,65 @@ export async function updateTask(
  * Claims the next due task for `workerId`: a `todo` task whose execution date has come, or a `doing` task whose
  * lease ran out (its instance died). `SKIP LOCKED` lets every instance claim at once without waiting on each other.
  */
-export async function claimDueTask(db: Executor, workerId: string, now: Date, leaseUntil: Date) {
-  return db
+export async function claimDueTask(db: Kysely<Database>, workerId: string, now: Date, leaseUntil: Date) {
+  return (await claimDueTasks(db, workerId, now, leaseUntil, 1))[0];
+}
+
+/**
+ * Claims up to `limit` due tasks (oldest execution date first) for a worker, marking them `doing` under its lease.
+ * The claim is committed without waiting for the disk (`synchronous_commit off`): a claim lost in a database crash
+ * only leaves its tasks due again, while what a task changes commits durably with its `done`, in its own transaction.
+ */
+export async function claimDueTasks(db: Kysely<Database>, workerId: string, now: Date, leaseUntil: Date, limit: number) {
+  return db.transaction().execute(async (trx) => {
+    await sql`SET LOCAL synchronous_commit TO OFF`.execute(trx);
+    const claimed = await trx
+      .updateTable('task')
+      .set((eb) => ({
+        state: 'doing',
+        locked_by: workerId,
+        locked_until: leaseUntil,
+        attempts: eb('attempts', '+', 1),
+        last_modification_date: now,
+      }))
+      .where('task_id', 'in', (eb) =>
+        eb
+          .selectFrom('task')
+          .select('task_id')
+          .where((w) =>
+            w.or([
+              w.and([w('state', '=', 'todo'), w('execution_date', '<=', now)]),
+              w.and([w('state', '=', 'doing'), w('locked_until', '<', now)]),
+            ]),
+          )
+          .orderBy('execution_date')
+          .orderBy('task_id')
+          .limit(limit)
+          .forUpdate()
+          .skipLocked(),
+      )
+      .returningAll()
+      .execute();
+    return claimed.sort((a, b) => a.execution_date.getTime() - b.execution_date.getTime() || a.task_id - b.task_id);
+  });
+}
+
+/** Gives claimed tasks that were never started back to the queue, as if never claimed (a worker that stops). */
+export async function releaseTasks(db: Executor, workerId: string, taskIds: number[], now: Date) {
+  if (taskIds.length === 0) return;
+  await db
     .updateTable('task')
     .set((eb) => ({
-      state: 'doing',
-      locked_by: workerId,
-      locked_until: leaseUntil,
-      attempts: eb('attempts', '+', 1),
+      state: 'todo',
+      locked_by: null,
+      locked_until: null,
+      attempts: eb('attempts', '-', 1),
       last_modification_date: now,
     }))
-    .where('task_id', '=', (eb) =>
-      eb
-        .selectFrom('task')
-        .select('task_id')
-        .where((w) =>
-          w.or([
-            w.and([w('state', '=', 'todo'), w('execution_date', '<=', now)]),
-            w.and([w('state', '=', 'doing'), w('locked_until', '<', now)]),
-          ]),
-        )
-        .orderBy('execution_date')
-        .orderBy('task_id')
-        .limit(1)
-        .forUpdate()
-        .skipLocked(),
-    )
-    .returningAll()
-    .executeTakeFirst();
+    .where('task_id', 'in', taskIds)
+    .where('state', '=', 'doing')
+    .where('locked_by', '=', workerId)
+    .execute();
 }
 
 /** Locks a task this worker still holds; `undefined` when its lease was lost to another worker. */
