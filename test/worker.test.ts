@@ -231,7 +231,7 @@ workerTest(
     for (let step = 0; step < 3; step++) for (let subject = 1; subject <= 4; subject++) await probeTask(svc, subject, step);
     t.equal(await worker.drain(), 12);
     // The embedded database runs one transaction at a time: there, the lanes take turns.
-  if (ctx.handle.kind === 'pg') t.ok(overlap > 1, `tasks of different subjects ran side by side (up to ${overlap} at once)`);
+    if (ctx.handle.kind === 'pg') t.ok(overlap > 1, `tasks of different subjects ran side by side (up to ${overlap} at once)`);
     for (let subject = 1; subject <= 4; subject++) {
       t.strictSame(
         seen.filter(([s]) => s === subject).map(([, step]) => step),
@@ -249,21 +249,18 @@ workerTest(
 
 workerTest('a worker that stops mid-batch finishes what it started and gives the rest back at once', async (t) => {
   const svc = await ctx.newService();
-  let worker: TaskWorker;
-  const probe: TaskHandler = {
-    apply: async () => {
-      void worker.stop(); // the stop comes while the first task runs
-    },
-  };
-  worker = new TaskWorker({
+  const handlers = new Map<string, TaskHandler>();
+  const worker = new TaskWorker({
     handle: ctx.handle,
-    handlers: new Map([['probe', probe]]),
+    handlers,
     clock: ctx.clock,
     log: silentLog,
     leaseSeconds: LEASE_SECONDS,
     pollMs: 60_000,
     concurrency: 1,
   });
+  // The stop comes while the first task runs.
+  handlers.set('probe', { apply: async () => void worker.stop() });
   const ids: number[] = [];
   for (let i = 0; i < 3; i++) ids.push((await probeTask(svc, 1, i)).task_id);
   t.equal(await worker.drain(), 1, 'the task under way finished');
