@@ -31,6 +31,8 @@ import { seed } from './seed.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const QUICK = process.argv.includes('--quick');
+/** `--instances N`: N servers on the one PostgreSQL, sharing the load and the task queue. */
+const INSTANCES = Number(process.argv[process.argv.indexOf('--instances') + 1] ?? 1) || 1;
 const P = QUICK
   ? { seconds: 2, warmup: 1, entries: 1000, users: 40, posts: 100, listCalls: 10, watchdogMs: 240_000 }
   : { seconds: 8, warmup: 3, entries: 10_000, users: 300, posts: 1000, listCalls: 30, watchdogMs: 900_000 };
@@ -60,6 +62,7 @@ const started = Date.now();
 
 async function main() {
   if (!fs.existsSync(path.join(ROOT, 'dist/server.js'))) throw new Error('dist/server.js is missing: run `npm run build`');
+  if (INSTANCES > 1 && !databaseUrl) throw new Error('--instances needs DATABASE_URL: the embedded database is one process');
   if (databaseUrl && !env.SECRET_KEYS) env.SECRET_KEYS = (await cli('keys', 'new')).SECRET_KEYS;
   if (databaseUrl && !env.SMS_PROVIDER) env.SMS_PROVIDER = 'log';
   // The embedded database is one process's at a time: everything before the server starts.
@@ -71,8 +74,10 @@ async function main() {
   console.log(`seeded ${P.users} users with 2FA and queued ${P.entries} whitelist tasks in ${seeded.queueSeconds.toFixed(1)} s`);
 
   // (f) starts with the server: its worker drains the queue.
-  const server = await startServer();
+  const servers = await Promise.all(Array.from({ length: INSTANCES }, () => startServer()));
+  const server = servers[0];
   const base = server.base;
+  const readyAt = Math.min(...servers.map((x) => x.readyAt));
   const api = `${base}/1.0/dedicatedCloud/${service}`;
   const token = await call('POST', `${base}/1.0/auth/oauth2/token`, {
     grant_type: 'client_credentials',
@@ -80,8 +85,9 @@ async function main() {
     client_secret: client.clientSecret,
   });
   const bearer = `Bearer ${token.access_token}`;
-  const drained = await waitDrained(api, bearer, server.readyAt);
-  console.log(`(f) ${P.entries} tasks drained in ${drained.toFixed(1)} s`);
+  const drained = await waitDrained(api, bearer, readyAt);
+  const once = await appliedOnce();
+  console.log(`(f) ${P.entries} tasks drained in ${drained.toFixed(1)} s by ${INSTANCES} instance(s); ${once}`);
 
   const ids = await call('GET', `${api}/twoFAWhitelist`, undefined, { authorization: bearer });
   if (ids.length !== P.entries) throw new Error(`expected ${P.entries} entries, got ${ids.length}`);
@@ -106,15 +112,19 @@ async function main() {
   const baseline = await startBaseline();
   const byId = `${api}/twoFAWhitelist/${entryId}`;
   const baselineUrl = `${baseline.base}/row/${service}/${entryId}`;
-  const signedGet = { url: byId, setupRequest: (req) => ({ ...req, headers: { ...req.headers, ...signer('GET', byId, '') } }) };
+  // Each instance gets its share of the connections; the figures are their sums.
+  const byIdOn = (x) => byId.replace(base, x.base);
+  const signedGet = servers.map((x) => ({
+    url: byIdOn(x),
+    setupRequest: (req) => ({ ...req, headers: { ...req.headers, ...signer('GET', byIdOn(x), '') } }),
+  }));
+  const bearerGet = servers.map((x) => ({ url: byIdOn(x), headers: { authorization: bearer } }));
   // Warm every path (JIT, pools), then alternate: baseline, (a), (b), baseline; the baseline is the mean of both.
-  for (const target of [{ url: baselineUrl }, signedGet, { url: byId, headers: { authorization: bearer } }]) {
-    await load(target, P.warmup);
-  }
-  const base1 = await load({ url: baselineUrl }, P.seconds);
+  for (const targets of [[{ url: baselineUrl }], signedGet, bearerGet]) await load(targets, P.warmup);
+  const base1 = await load([{ url: baselineUrl }], P.seconds);
   const a = await load(signedGet, P.seconds);
-  const b = await load({ url: byId, headers: { authorization: bearer } }, P.seconds);
-  const base2 = await load({ url: baselineUrl }, P.seconds);
+  const b = await load(bearerGet, P.seconds);
+  const base2 = await load([{ url: baselineUrl }], P.seconds);
   const baseRps = (base1.rps + base2.rps) / 2;
   baseline.stop();
 
@@ -142,30 +152,37 @@ async function main() {
   // (e) logins, each with its user's current code (used once), each from its own address; against bare argon2id.
   const hashes = await passwordHashes(seeded.people.map((p) => p.name));
   const e0 = performance.now();
-  const statuses = await pool(seeded.people.length, LOGIN_CONCURRENCY, async (i) => {
-    const person = seeded.people[i];
-    const res = await fetch(`${base}/secure/${service}/session`, {
+  const codes = await Promise.all(seeded.people.map((p) => generate({ secret: p.secret })));
+  const login = async (i, on) => {
+    const res = await fetch(`${servers[on % servers.length].base}/secure/${service}/session`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-forwarded-for': `198.18.${i >> 8}.${i & 255}` },
-      body: JSON.stringify({ login: person.name, password: PASSWORD, token: await generate({ secret: person.secret }) }),
+      body: JSON.stringify({ login: seeded.people[i].name, password: PASSWORD, token: codes[i] }),
       signal: AbortSignal.timeout(10_000),
     });
     await res.arrayBuffer();
     return res.status;
-  });
+  };
+  const statuses = await pool(seeded.people.length, LOGIN_CONCURRENCY, (i) => login(i, i));
   const loginRate = seeded.people.length / ((performance.now() - e0) / 1000);
   const failedLogins = statuses.filter((s) => s !== 200).length;
   if (failedLogins > 0) throw new Error(`${failedLogins} logins failed: ${JSON.stringify(count(statuses))}`);
+  // Each code works once, on any instance: replayed on another one, every one is refused.
+  const replays = await pool(Math.min(20, seeded.people.length), 4, (i) => login(i, i + 1));
+  if (replays.some((status) => status !== 401))
+    throw new Error(`a replayed code was not refused: ${JSON.stringify(count(replays))}`);
   const v0 = performance.now();
   await pool(seeded.people.length, LOGIN_CONCURRENCY, async (i) => {
     if (!(await argonVerify(hashes.get(seeded.people[i].name), PASSWORD))) throw new Error('argon2 verify failed');
   });
   const verifyRate = seeded.people.length / ((performance.now() - v0) / 1000);
 
-  const rssMb = rssOf(server.child.pid);
+  const rssMb = Math.max(...servers.map((x) => rssOf(x.child.pid)));
   const results = {
     date: new Date().toISOString(),
     mode: QUICK ? 'quick' : 'full',
+    instances: INSTANCES,
+    exactlyOnce: once,
     database: databaseUrl ? 'postgresql' : 'embedded',
     machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}`,
     baseline: { rps: baseRps, runs: [base1, base2] },
@@ -179,7 +196,7 @@ async function main() {
   };
   fs.writeFileSync(path.join(ROOT, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
   printTable(results);
-  await server.stop();
+  await Promise.all(servers.map((x) => x.stop()));
 }
 
 function printTable(r) {
@@ -256,23 +273,64 @@ function printTable(r) {
   console.log(`\n${line(rows[0])}\n${widths.map((w) => '-'.repeat(w)).join('  ')}`);
   for (const row of rows.slice(1)) console.log(line(row));
   console.log(
-    `\n${r.mode} run on ${r.database}, ${CONNECTIONS} connections, ${P.seconds} s per load, pool ${POOL_SIZE}; ${r.machine}; ` +
+    `\n${r.mode} run on ${r.database}, ${r.instances} instance(s), ${CONNECTIONS} connections, ${P.seconds} s per load, pool ${POOL_SIZE}; ${r.machine}; ` +
       `whole run ${((Date.now() - started) / 1000).toFixed(0)} s. Written to bench/results.json.`,
   );
 }
 const verdict = (ok, target) => `${ok ? 'met' : 'MISSED'}: ${target}`;
 
-async function load(target, duration) {
-  const r = await autocannon({
-    url: target.url,
-    connections: CONNECTIONS,
-    duration,
-    headers: { accept: 'application/json', ...(target.headers ?? {}) },
-    ...(target.setupRequest ? { requests: [{ setupRequest: target.setupRequest }] } : {}),
-  });
-  const bad = r.non2xx + r.errors + r.timeouts;
-  if (bad > 0) throw new Error(`${target.url}: ${bad} of ${r.requests.total} requests failed`);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, requests: r.requests.total };
+/** Loads every target at once, the connections shared among them; returns the summed rate and the worst latencies. */
+async function load(targets, duration) {
+  const share = Math.max(1, Math.floor(CONNECTIONS / targets.length));
+  const runs = await Promise.all(
+    targets.map((target) =>
+      autocannon({
+        url: target.url,
+        connections: share,
+        duration,
+        headers: { accept: 'application/json', ...(target.headers ?? {}) },
+        ...(target.setupRequest ? { requests: [{ setupRequest: target.setupRequest }] } : {}),
+      }),
+    ),
+  );
+  const bad = runs.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
+  if (bad > 0) throw new Error(`${targets[0].url}: ${bad} requests failed`);
+  return {
+    rps: runs.reduce((n, r) => n + r.requests.average, 0),
+    p50: Math.max(...runs.map((r) => r.latency.p50)),
+    p99: Math.max(...runs.map((r) => r.latency.p99)),
+    requests: runs.reduce((n, r) => n + r.requests.total, 0),
+  };
+}
+
+/**
+ * Every queued task applied once: each was claimed once (a task applied twice was claimed twice, its `attempts`
+ * would show it), and each entry is enabled. Read from the database directly (PostgreSQL only).
+ */
+async function appliedOnce() {
+  if (!databaseUrl) return 'exactly-once check: PostgreSQL only';
+  const pg = (await import('pg')).default;
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query(
+      `SELECT count(*)::int AS tasks, sum(attempts)::int AS claims, count(*) FILTER (WHERE state = 'done')::int AS done
+         FROM task WHERE service_name = $1 AND name = 'addTwoFAWhitelist'`,
+      [service],
+    );
+    const entries = await client.query(
+      `SELECT count(*) FILTER (WHERE state = 'enabled')::int AS enabled FROM two_fa_whitelist WHERE service_name = $1`,
+      [service],
+    );
+    const { tasks, claims, done } = rows[0];
+    const { enabled } = entries.rows[0];
+    if (tasks !== P.entries || done !== tasks || claims !== tasks || enabled !== tasks) {
+      throw new Error(`tasks ${tasks}, done ${done}, claims ${claims}, entries enabled ${enabled}: not exactly once`);
+    }
+    return `exactly once: ${tasks} tasks, ${claims} claims, ${done} done, ${enabled} entries enabled`;
+  } finally {
+    await client.end();
+  }
 }
 
 /** OVH's signature headers for a call, with the current time (the server allows a small window). */
