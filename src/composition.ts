@@ -23,6 +23,9 @@ import { proxyNetworks } from './security/ip-block.js';
 import { Lockout } from './security/lockout.js';
 import { configurePasswordHashing } from './security/passwords.js';
 import type { SecretBox } from './security/secret-box.js';
+import { Metrics } from './metrics/registry.js';
+import { sampleState } from './metrics/repository.js';
+import type { PoolStats } from './db/database.js';
 import { taskHandlers } from './worker/registry.js';
 import { TaskWorker } from './worker/worker.js';
 
@@ -39,6 +42,8 @@ export interface AppServices {
   allowedNetworks: AllowedNetworkService;
   lockout: Lockout;
   retention: RetentionService;
+  /** This app's metrics, in a registry of its own (/metrics). */
+  metrics: Metrics;
   /** The handlers of every task name, handed what they reach in other features. */
   handlers: TaskHandlers;
 }
@@ -48,6 +53,8 @@ export interface ServiceDeps {
   box: SecretBox;
   clock: Clock;
   config: Config;
+  /** The database's connection use, for the metrics (`DatabaseHandle.poolStats`). */
+  pool?: () => PoolStats;
 }
 
 /**
@@ -55,12 +62,13 @@ export interface ServiceDeps {
  * interfaces (a feature imports no other feature's code). The order below is the order of their dependencies; the
  * one late binding (a task's cancel calls its handler, whose features come later) goes through a closure.
  */
-export function buildServices({ db, box, clock, config }: ServiceDeps): AppServices {
+export function buildServices({ db, box, clock, config, pool }: ServiceDeps): AppServices {
   configurePasswordHashing({
     memoryKib: config.ARGON2_MEMORY_KIB,
     iterations: config.ARGON2_ITERATIONS,
     parallelism: config.ARGON2_PARALLELISM,
   });
+  const metrics = new Metrics({ sample: () => sampleState(db, clock.now()), pool, now: () => clock.now() });
   const audit = new AuditService(db);
   const lockout = new Lockout(db, clock);
   let handlers: TaskHandlers = new Map();
@@ -94,6 +102,7 @@ export function buildServices({ db, box, clock, config }: ServiceDeps): AppServi
     whitelist,
     services,
     tasks,
+    metrics,
   });
   handlers = taskHandlers({ approvals: operations, sessions: secure, audit });
   const auth = new AuthService(
@@ -122,6 +131,7 @@ export function buildServices({ db, box, clock, config }: ServiceDeps): AppServi
     auth,
     handlers,
     retention: new RetentionService(db, clock),
+    metrics,
   };
 }
 
@@ -142,7 +152,7 @@ export interface WorkerDeps {
  * TOTP steps and stale rows are purged, and queued messages leave.
  */
 export function buildWorker({ handle, services, box, clock, config, log, workerId, sender }: WorkerDeps): TaskWorker {
-  const outbox = sender ? new OutboxDrainer(handle.db, box, sender, log, workerId) : undefined;
+  const outbox = sender ? new OutboxDrainer(handle.db, box, sender, log, workerId, services.metrics) : undefined;
   return new TaskWorker({
     handle,
     handlers: services.handlers,

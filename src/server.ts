@@ -1,7 +1,8 @@
 import closeWithGrace from 'close-with-grace';
 import { buildApp, publicUrlOf } from './app.js';
 import { systemClock } from './clock.js';
-import { loadConfig, seedsDemo, startupWarnings } from './config.js';
+import { loadConfig, metricsHostOf, seedsDemo, startupWarnings } from './config.js';
+import { startMetricsListener, type MetricsListener } from './metrics/http.js';
 import { createLogger, loggerOptions } from './logger.js';
 import { openMigratedDatabase, secretBoxFor, tlsOptions } from './runtime.js';
 import { demoBanner, seedDemo } from './seed.js';
@@ -40,16 +41,29 @@ async function main(): Promise<void> {
     sender,
   });
 
+  app.services.metrics.collectProcessMetrics();
+  let metricsListener: MetricsListener | undefined;
+
   closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger: log }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'stopping after an uncaught error');
     else log.info({ signal }, 'stopping: no new requests, finishing those in flight and the current task');
     // app.close() stops accepting connections and waits for in-flight requests; the worker finishes its task.
-    await Promise.all([app.close(), worker.stop()]);
+    await Promise.all([app.close(), worker.stop(), metricsListener?.close()]);
     await handle.close();
     log.info('stopped');
   });
 
   await app.listen({ port: config.PORT, host: config.HOST });
+  if (config.METRICS_PORT !== undefined) {
+    metricsListener = await startMetricsListener({
+      metrics: app.services.metrics,
+      host: metricsHostOf(config),
+      port: config.METRICS_PORT,
+      token: config.METRICS_TOKEN,
+      onError: (err) => log.error({ err }, 'metrics scrape failed'),
+    });
+    log.info({ url: metricsListener.url }, `metrics listening at ${metricsListener.url}`);
+  }
   if (config.WORKER_ENABLED) await worker.start();
   // Straight to the terminal, once, never through the logger: it holds a password and a client secret.
   if (seed) process.stdout.write(demoBanner(seed, publicUrlOf(config)));

@@ -4,6 +4,7 @@ import type { Database, SessionScope, UserRow } from '../../db/types.js';
 import { ApiError } from '../../http/errors.js';
 import type { Lockout } from '../../security/lockout.js';
 import type { SecretBox } from '../../security/secret-box.js';
+import type { LoginMetrics } from '../../metrics/registry.js';
 import type { AllowedNetworksApi } from '../allowed-network/api.js';
 import type { AuditLog } from '../audit/api.js';
 import type { Operations } from '../operations/api.js';
@@ -25,6 +26,8 @@ export interface SecureDeps {
   whitelist: WhitelistApi;
   services: ServicesApi;
   tasks: TasksApi;
+  /** Counts each login's outcome where it is decided. */
+  metrics: LoginMetrics;
 }
 
 export interface SessionUser {
