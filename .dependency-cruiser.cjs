@@ -3,7 +3,8 @@
  *   root (composition, app, server, cli, worker)  →  features  →  infrastructure
  * `npm run lint` fails on any circle or any arrow against that direction.
  */
-const ROOT = '^src/(app|api-routes|composition|server|cli|openapi-export|runtime|seed|dev-cert)\\.ts$|^src/worker/';
+const ROOT =
+  '^src/(app|api-routes|composition|server|cli|commands|control-socket|openapi-export|runtime|seed|dev-cert)\\.ts$|^src/worker/';
 const INFRA = '^src/(http|security|db|notify|core|metrics)/|^src/(config|logger|clock)\\.ts$';
 const FEATURES = '^src/features/';
 /** A repository (SQL), the database module, or a script that is one (the keys rotation reads every sealed column). */

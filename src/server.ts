@@ -9,6 +9,8 @@ import { demoBanner, seedDemo } from './seed.js';
 import os from 'node:os';
 import { senderFor } from './notify/provider.js';
 import { buildWorker } from './composition.js';
+import { runHandedCommand } from './commands.js';
+import { openControlSocket, type ControlSocket } from './control-socket.js';
 
 /** The process: configuration, database, HTTP server, task worker, and a graceful stop on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
@@ -43,16 +45,26 @@ async function main(): Promise<void> {
 
   app.services.metrics.collectProcessMetrics();
   let metricsListener: MetricsListener | undefined;
+  let control: ControlSocket | undefined;
 
   closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger: log }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'stopping after an uncaught error');
     else log.info({ signal }, 'stopping: no new requests, finishing those in flight and the current task');
     // app.close() stops accepting connections and waits for in-flight requests; the worker finishes its task.
-    await Promise.all([app.close(), worker.stop(), metricsListener?.close()]);
+    await Promise.all([app.close(), worker.stop(), metricsListener?.close(), control?.close()]);
     await handle.close();
     log.info('stopped');
   });
 
+  // The embedded database is this process's alone: the CLI hands its commands over, and they run here.
+  if (handle.kind === 'pglite') {
+    const base = { db: handle.db, config, app: app.services, box: secretBox };
+    control = await openControlSocket({
+      dataDir: config.DATA_DIR,
+      log: log.child({ component: 'control' }),
+      execute: (argv, stdin) => runHandedCommand(argv, stdin, base),
+    });
+  }
   await app.listen({ port: config.PORT, host: config.HOST });
   if (config.METRICS_PORT !== undefined) {
     metricsListener = await startMetricsListener({
