@@ -143,20 +143,24 @@ export async function openControlSocket(options: {
     reply(socket, answer);
   };
 
-  // Created with mode 0600 from the start (umask), then checked: no moment when another user could connect.
+  // Created with mode 0600 from the start: the umask holds only while listen() binds (synchronously), so there is no
+  // moment when another user could connect.
+  const listening = new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.once('listening', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   const umask = process.umask(0o177);
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(socketPath, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    server.listen(socketPath);
   } finally {
     process.umask(umask);
   }
+  await listening;
   fs.chmodSync(socketPath, 0o600);
+  if ((fs.statSync(socketPath).mode & 0o077) !== 0) throw new Error(`${socketPath} could not be made the owner's only`);
   log.info({ socketPath }, 'control socket ready: the CLI works while the server runs');
 
   return {
