@@ -1,8 +1,10 @@
 import t from 'tap';
 import { loadConfig, startupWarnings } from '../src/config.js';
 import { startMetricsListener } from '../src/metrics/http.js';
+import { Metrics } from '../src/metrics/registry.js';
+import { sampleState } from '../src/metrics/repository.js';
 import { buildTestApp, TEST_ENV } from './helpers/app.js';
-import { engine } from './helpers/db.js';
+import { engine, freshDatabase } from './helpers/db.js';
 import { freshIp, secureKit } from './helpers/secure.js';
 
 // /metrics in Prometheus' text format: never served without configuration, refused without the token, and its numbers
@@ -157,6 +159,23 @@ t.test('the database pool is reported: one session on the embedded database, the
   t.ok(idle !== undefined && busy !== undefined && idle >= 0 && busy >= 0);
   t.equal(valueOf(text, 'pcc_db_pool_connections', { state: 'waiting' }), 0);
   t.equal(valueOf(text, 'pcc_metrics_database_sample_ok'), 1);
+});
+
+t.test('a scrape still answers when the database does not, without the gauges it could not read', async (t) => {
+  const { handle, drop } = await freshDatabase();
+  t.teardown(drop);
+  const metrics = new Metrics({
+    sample: () => sampleState(handle.db, new Date()),
+    pool: handle.poolStats,
+    now: () => new Date(),
+  });
+  t.equal(valueOf(await metrics.scrape(), 'pcc_metrics_database_sample_ok'), 1);
+  await handle.close();
+  const text = await metrics.scrape();
+  t.equal(valueOf(text, 'pcc_metrics_database_sample_ok'), 0);
+  t.equal(valueOf(text, 'pcc_task_queue_depth', { state: 'todo' }), undefined, 'no stale queue depth');
+  t.equal(valueOf(text, 'pcc_lockouts_active', { kind: 'account' }), undefined, 'no stale lockout count');
+  t.equal(valueOf(text, 'pcc_login_attempts_total', { result: 'succeeded' }), 0, 'the counters are still there');
 });
 
 t.test('two apps in one process keep their own registries', async (t) => {
