@@ -210,8 +210,6 @@ const commands: Record<string, Command> = {
   },
 };
 
-export type CommandSpec = Command;
-
 /** The command an argument list names (`user unlock …`, `migrate`), with its own arguments. */
 export function findCommand(argv: string[]): { name: string; command: Command; args: string[] } | undefined {
   const name = [argv.slice(0, 2).join(' '), argv[0] ?? ''].find((n) => Object.hasOwn(commands, n));
