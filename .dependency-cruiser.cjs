@@ -3,8 +3,9 @@
  *   root (composition, app, server, cli, worker)  →  features  →  infrastructure
  * `npm run lint` fails on any circle or any arrow against that direction.
  */
-const ROOT = '^src/(app|api-routes|composition|server|cli|openapi-export|runtime|seed|dev-cert)\\.ts$|^src/worker/';
-const INFRA = '^src/(http|security|db|notify|core)/|^src/(config|logger|clock)\\.ts$';
+const ROOT =
+  '^src/(app|api-routes|composition|server|cli|commands|control-socket|openapi-export|runtime|seed|dev-cert)\\.ts$|^src/worker/';
+const INFRA = '^src/(http|security|db|notify|core|metrics)/|^src/(config|logger|clock)\\.ts$';
 const FEATURES = '^src/features/';
 /** A repository (SQL), the database module, or a script that is one (the keys rotation reads every sealed column). */
 const SQL_ALLOWED = '(^|/)repository\\.ts$|-repository\\.ts$|^src/db/';
@@ -16,7 +17,7 @@ module.exports = {
     {
       name: 'infrastructure-imports-no-feature',
       severity: 'error',
-      comment: 'http, security, db, notify, core, config, logger and clock know nothing of the features or the root.',
+      comment: 'http, security, db, notify, core, metrics, config, logger and clock know nothing of the features or the root.',
       from: { path: INFRA },
       to: { path: `${FEATURES}|${ROOT}` },
     },

@@ -17,6 +17,7 @@ import { canonicalIp, clientNetworkKey } from './security/addresses.js';
 import { sharedSchemas } from './http/schemas.js';
 import type { App, Authenticate } from './http/types.js';
 import { healthRoutes } from './http/health.js';
+import { metricsRoute } from './metrics/http.js';
 import { openApiOptions } from './http/openapi.js';
 import { ovhAuthenticator } from './features/ovh-auth/authenticate.js';
 import validationPage from './features/ovh-auth/validation-page.js';
@@ -95,7 +96,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
 
   const box = deps.secretBox ?? new SecretBox([{ id: 'ephemeral', key: randomBytes(32) }]);
-  app.decorate('services', deps.services ?? buildServices({ db: handle.db, box, clock, config }));
+  app.decorate('services', deps.services ?? buildServices({ db: handle.db, box, clock, config, pool: handle.poolStats }));
   app.decorate('clock', clock);
   app.services.background.onError = (err, what) => app.log.error({ err, what }, 'background work failed');
   // Work a request left running (a password-lost code being queued) ends before the database closes.
@@ -122,6 +123,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   app.addHook('onSend', async (_request, reply) => {
     if (stopping) reply.header('Connection', 'close');
+  });
+  // Labelled by the route's pattern, never the URL a client typed: a scan of random paths adds no series.
+  const { metrics } = app.services;
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.request(request.method, request.routeOptions.url ?? '(unmatched)', reply.statusCode, reply.elapsedTime / 1000);
   });
   registerJsonBody(app);
   registerErrorHandling(app);
@@ -162,6 +168,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   await app.register(healthRoutes, { handle });
+  if (config.METRICS_TOKEN) await app.register(metricsRoute, { metrics, token: config.METRICS_TOKEN });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(validationPage);

@@ -24,6 +24,9 @@ import { Lockout } from './security/lockout.js';
 import { configurePasswordHashing } from './security/passwords.js';
 import type { SecretBox } from './security/secret-box.js';
 import { BackgroundWork } from './core/background.js';
+import { Metrics } from './metrics/registry.js';
+import { sampleState } from './metrics/repository.js';
+import type { PoolStats } from './db/database.js';
 import { taskHandlers } from './worker/registry.js';
 import { TaskWorker } from './worker/worker.js';
 
@@ -42,6 +45,8 @@ export interface AppServices {
   retention: RetentionService;
   /** Work started by requests that answer before it ends; the app waits for it on close. */
   background: BackgroundWork;
+  /** This app's metrics, in a registry of its own (/metrics). */
+  metrics: Metrics;
   /** The handlers of every task name, handed what they reach in other features. */
   handlers: TaskHandlers;
 }
@@ -51,6 +56,8 @@ export interface ServiceDeps {
   box: SecretBox;
   clock: Clock;
   config: Config;
+  /** The database's connection use, for the metrics (`DatabaseHandle.poolStats`). */
+  pool?: () => PoolStats;
 }
 
 /**
@@ -58,13 +65,14 @@ export interface ServiceDeps {
  * interfaces (a feature imports no other feature's code). The order below is the order of their dependencies; the
  * one late binding (a task's cancel calls its handler, whose features come later) goes through a closure.
  */
-export function buildServices({ db, box, clock, config }: ServiceDeps): AppServices {
+export function buildServices({ db, box, clock, config, pool }: ServiceDeps): AppServices {
   configurePasswordHashing({
     memoryKib: config.ARGON2_MEMORY_KIB,
     iterations: config.ARGON2_ITERATIONS,
     parallelism: config.ARGON2_PARALLELISM,
   });
   const background = new BackgroundWork();
+  const metrics = new Metrics({ sample: () => sampleState(db, clock.now()), pool, now: () => clock.now() });
   const audit = new AuditService(db);
   const lockout = new Lockout(db, clock);
   let handlers: TaskHandlers = new Map();
@@ -99,6 +107,7 @@ export function buildServices({ db, box, clock, config }: ServiceDeps): AppServi
     services,
     tasks,
     background,
+    metrics,
   });
   handlers = taskHandlers({ approvals: operations, sessions: secure, audit });
   const auth = new AuthService(
@@ -129,6 +138,7 @@ export function buildServices({ db, box, clock, config }: ServiceDeps): AppServi
     handlers,
     retention: new RetentionService(db, clock),
     background,
+    metrics,
   };
 }
 
@@ -149,7 +159,7 @@ export interface WorkerDeps {
  * TOTP steps and stale rows are purged, and queued messages leave.
  */
 export function buildWorker({ handle, services, box, clock, config, log, workerId, sender }: WorkerDeps): TaskWorker {
-  const outbox = sender ? new OutboxDrainer(handle.db, box, sender, log, workerId) : undefined;
+  const outbox = sender ? new OutboxDrainer(handle.db, box, sender, log, workerId, services.metrics) : undefined;
   return new TaskWorker({
     handle,
     handlers: services.handlers,

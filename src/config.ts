@@ -87,6 +87,14 @@ export const ConfigSchema = Type.Object({
   ARGON2_MEMORY_KIB: Type.Integer({ minimum: 8, maximum: 4_194_304, default: 19_456 }),
   ARGON2_ITERATIONS: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
   ARGON2_PARALLELISM: Type.Integer({ minimum: 1, maximum: 16, default: 1 }),
+  /**
+   * /metrics (Prometheus): on a listener of its own at METRICS_PORT (0: any free port), on METRICS_HOST (loopback by
+   * default), and/or on the API's port behind `Authorization: Bearer <METRICS_TOKEN>`. With neither, no /metrics.
+   */
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  METRICS_HOST: Type.Optional(Type.String({ minLength: 1 })),
+  /** The bearer token of /metrics: 16 to 512 visible ASCII characters. */
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 512, pattern: '^[\\x21-\\x7e]+$' })),
   /** Longest wait for in-flight requests and the current task on SIGTERM, in milliseconds. */
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 25_000 }),
 });
@@ -134,6 +142,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const entry of trustedProxyEntries(config.TRUSTED_PROXIES)) {
     if (!isProxyEntry(entry)) problems.push(`TRUSTED_PROXIES: ${entry} is not an IP address, a network or a proxy-addr name`);
   }
+  if (config.METRICS_HOST !== undefined && config.METRICS_PORT === undefined) {
+    problems.push('METRICS_HOST needs METRICS_PORT: it is the address of the metrics listener');
+  }
+  if (config.METRICS_HOST !== undefined && !isListenAddress(config.METRICS_HOST)) {
+    problems.push(`METRICS_HOST: ${config.METRICS_HOST} is not an IP address or localhost`);
+  }
+  if (config.METRICS_PORT !== undefined && config.METRICS_PORT !== 0 && config.METRICS_PORT === config.PORT) {
+    problems.push('METRICS_PORT must differ from PORT: the metrics listener is a port of its own');
+  }
   const production = config.NODE_ENV === 'production';
   if (config.HEADERS_TIMEOUT_MS > config.REQUEST_TIMEOUT_MS) {
     problems.push('HEADERS_TIMEOUT_MS must not be longer than REQUEST_TIMEOUT_MS');
@@ -180,6 +197,13 @@ function isProxyEntry(entry: string): boolean {
   }
 }
 
+function isListenAddress(host: string): boolean {
+  return host === 'localhost' || (ipaddr.isValid(host) && (host.includes(':') || ipaddr.IPv4.isValidFourPartDecimal(host)));
+}
+
+/** Where the metrics listener binds: METRICS_HOST, loopback by default. */
+export const metricsHostOf = (config: Config): string => config.METRICS_HOST ?? '127.0.0.1';
+
 function parseBoolean(value: string): unknown {
   if (/^(1|true|yes|on)$/i.test(value)) return true;
   if (/^(0|false|no|off)$/i.test(value)) return false;
@@ -203,5 +227,19 @@ export function startupWarnings(config: Config): string[] {
       'PUBLIC_URL is set but TRUSTED_PROXIES is empty: behind a proxy every client shares its address (lockout, rate limits, whitelist)',
     );
   }
+  if (config.METRICS_PORT !== undefined && !config.METRICS_TOKEN && !isLoopback(metricsHostOf(config))) {
+    warnings.push(
+      `METRICS_HOST is ${metricsHostOf(config)}, not a loopback address, and METRICS_TOKEN is unset: /metrics answers anyone who reaches that address`,
+    );
+  }
   return warnings;
+}
+
+function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  try {
+    return ipaddr.process(host).range() === 'loopback';
+  } catch {
+    return false;
+  }
 }

@@ -1,13 +1,16 @@
 import closeWithGrace from 'close-with-grace';
 import { buildApp, publicUrlOf } from './app.js';
 import { systemClock } from './clock.js';
-import { loadConfig, seedsDemo, startupWarnings } from './config.js';
+import { loadConfig, metricsHostOf, seedsDemo, startupWarnings } from './config.js';
+import { startMetricsListener, type MetricsListener } from './metrics/http.js';
 import { createLogger, loggerOptions } from './logger.js';
 import { openMigratedDatabase, secretBoxFor, tlsOptions } from './runtime.js';
 import { demoBanner, seedDemo } from './seed.js';
 import os from 'node:os';
 import { senderFor } from './notify/provider.js';
 import { buildWorker } from './composition.js';
+import { runHandedCommand } from './commands.js';
+import { openControlSocket, type ControlSocket } from './control-socket.js';
 
 /** The process: configuration, database, HTTP server, task worker, and a graceful stop on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
@@ -40,16 +43,39 @@ async function main(): Promise<void> {
     sender,
   });
 
+  app.services.metrics.collectProcessMetrics();
+  let metricsListener: MetricsListener | undefined;
+  let control: ControlSocket | undefined;
+
   closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger: log }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'stopping after an uncaught error');
     else log.info({ signal }, 'stopping: no new requests, finishing those in flight and the current task');
     // app.close() stops accepting connections and waits for in-flight requests; the worker finishes its task.
-    await Promise.all([app.close(), worker.stop()]);
+    await Promise.all([app.close(), worker.stop(), metricsListener?.close(), control?.close()]);
     await handle.close();
     log.info('stopped');
   });
 
+  // The embedded database is this process's alone: the CLI hands its commands over, and they run here.
+  if (handle.kind === 'pglite') {
+    const base = { db: handle.db, config, app: app.services, box: secretBox };
+    control = await openControlSocket({
+      dataDir: config.DATA_DIR,
+      log: log.child({ component: 'control' }),
+      execute: (argv, stdin) => runHandedCommand(argv, stdin, base),
+    });
+  }
   await app.listen({ port: config.PORT, host: config.HOST });
+  if (config.METRICS_PORT !== undefined) {
+    metricsListener = await startMetricsListener({
+      metrics: app.services.metrics,
+      host: metricsHostOf(config),
+      port: config.METRICS_PORT,
+      token: config.METRICS_TOKEN,
+      onError: (err) => log.error({ err }, 'metrics scrape failed'),
+    });
+    log.info({ url: metricsListener.url }, `metrics listening at ${metricsListener.url}`);
+  }
   if (config.WORKER_ENABLED) await worker.start();
   // Straight to the terminal, once, never through the logger: it holds a password and a client secret.
   if (seed) process.stdout.write(demoBanner(seed, publicUrlOf(config)));

@@ -1,6 +1,22 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+/** The data folder is locked by a live process: the CLI then hands its command to that process's control socket. */
+export class DataDirInUseError extends Error {
+  constructor(
+    readonly dir: string,
+    readonly pid: number,
+    options: ErrorOptions,
+  ) {
+    super(
+      `The embedded database in ${dir} is in use by process ${pid}. Stop it, or set DATA_DIR to another folder ` +
+        '(or DATABASE_URL to a PostgreSQL server, which any number of instances can share).',
+      options,
+    );
+    this.name = 'DataDirInUseError';
+  }
+}
+
 /**
  * Takes `<dir>/pcc-2fa.pid` so that one process at a time opens the embedded database. A lock left by a process that
  * no longer exists (a crash, a kill -9) is taken over.
@@ -21,11 +37,7 @@ export function acquireDataDirLock(dir: string): () => Promise<void> {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number(fs.readFileSync(file, 'utf8'));
       if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
-        throw new Error(
-          `The embedded database in ${dir} is in use by process ${owner}. Stop it, or set DATA_DIR to another folder ` +
-            '(or DATABASE_URL to a PostgreSQL server, which any number of instances can share).',
-          { cause: err },
-        );
+        throw new DataDirInUseError(dir, owner, { cause: err });
       }
       fs.rmSync(file, { force: true });
     }

@@ -19,8 +19,19 @@ export interface DatabaseHandle {
   /** Calls `onNotify` for each NOTIFY on `channel` until the returned function is called. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
+  /** The connections' use now (metrics). The embedded database has one session: `max` 1. */
+  poolStats(): PoolStats;
   /** Embedded database only: a gzipped copy of its data folder (backups, test templates). */
   dumpDataDir?(): Promise<Blob>;
+}
+
+export interface PoolStats {
+  max: number;
+  /** Connections open, idle or busy. */
+  total: number;
+  idle: number;
+  /** Queries waiting for a connection. */
+  waiting: number;
 }
 
 export interface DatabaseOptions {
@@ -48,9 +59,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
 }
 
 function openPostgres(url: string, options: DatabaseOptions): DatabaseHandle {
+  const max = options.poolSize ?? 10;
   const pool = new pg.Pool({
     connectionString: url,
-    max: options.poolSize ?? 10,
+    max,
     types,
     application_name: 'pcc-2fa',
     // never hang a request forever on a lost database
@@ -65,6 +77,7 @@ function openPostgres(url: string, options: DatabaseOptions): DatabaseHandle {
     db,
     kind: 'pg',
     ping: () => ping(db),
+    poolStats: () => ({ max, total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async listen(channel, onNotify) {
       // A dedicated connection: LISTEN must stay on one session. It reconnects after a failure; the worker's
       // polling covers notifications lost meanwhile.
@@ -125,11 +138,16 @@ async function openPglite(options: DatabaseOptions): Promise<DatabaseHandle> {
     await releaseLock();
     throw err;
   }
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  const dialect = new PGliteDialect(pglite);
+  const db = new Kysely<Database>({ dialect });
   return {
     db,
     kind: 'pglite',
     ping: () => ping(db),
+    poolStats: () => {
+      const { busy, waiting } = dialect.sessionStats();
+      return { max: 1, total: 1, idle: busy ? 0 : 1, waiting };
+    },
     async listen(channel, onNotify) {
       return pglite.listen(channel, onNotify);
     },

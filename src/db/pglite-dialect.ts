@@ -19,12 +19,18 @@ import {
  * statements.
  */
 export class PGliteDialect implements Dialect {
+  #driver: PGliteDriver | undefined;
   constructor(private readonly pglite: PGlite) {}
   createAdapter() {
     return new PostgresAdapter();
   }
   createDriver(): Driver {
-    return new PGliteDriver(this.pglite);
+    this.#driver = new PGliteDriver(this.pglite);
+    return this.#driver;
+  }
+  /** The one session's use: busy or idle, and how many queries wait for it. */
+  sessionStats(): { busy: boolean; waiting: number } {
+    return this.#driver?.stats() ?? { busy: false, waiting: 0 };
   }
   createQueryCompiler() {
     return new PostgresQueryCompiler();
@@ -68,6 +74,10 @@ class PGliteDriver implements Driver {
 
   async init(): Promise<void> {
     await this.pglite.waitReady;
+  }
+
+  stats(): { busy: boolean; waiting: number } {
+    return { busy: this.#busy, waiting: this.#waiting.length };
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {

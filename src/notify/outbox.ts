@@ -5,6 +5,7 @@ import type { Database } from '../db/types.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { Sender } from './senders.js';
 import * as repo from './outbox-repository.js';
+import type { OutboxMetrics } from '../metrics/registry.js';
 
 const MAX_ATTEMPTS = 8;
 
@@ -40,6 +41,7 @@ export class OutboxDrainer {
     private readonly sender: Sender,
     private readonly log: Logger,
     private readonly workerId: string,
+    private readonly metrics?: OutboxMetrics,
   ) {}
 
   async drain(now: () => Date, limit = 50): Promise<number> {
@@ -60,6 +62,7 @@ export class OutboxDrainer {
         await this.sender.send({ channel: row.channel, to: row.recipient, body, operationId: row.operation_id });
         await repo.markSent(this.db, row.id, now());
         log.info({ sender: this.sender.name }, 'message sent');
+        this.metrics?.messageSent(row.channel);
         sent++;
       } catch (err) {
         const giveUp = row.attempts >= MAX_ATTEMPTS;
@@ -72,6 +75,7 @@ export class OutboxDrainer {
           error: (err instanceof Error ? err.message : String(err)).slice(0, 500),
         });
         log.warn({ err, giveUp }, 'message not sent');
+        this.metrics?.sendFailed(row.channel, giveUp);
       }
     }
     return sent;

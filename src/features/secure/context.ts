@@ -6,6 +6,7 @@ import { ApiError } from '../../http/errors.js';
 import type { Lockout } from '../../security/lockout.js';
 import { contexts } from '../../security/contexts.js';
 import type { SecretBox } from '../../security/secret-box.js';
+import type { LoginMetrics } from '../../metrics/registry.js';
 import type { AllowedNetworksApi } from '../allowed-network/api.js';
 import type { AuditLog } from '../audit/api.js';
 import type { Operations } from '../operations/api.js';
@@ -28,6 +29,8 @@ export interface SecureDeps {
   services: ServicesApi;
   tasks: TasksApi;
   background: BackgroundWork;
+  /** Counts each login's outcome where it is decided. */
+  metrics: LoginMetrics;
 }
 
 export interface SessionUser {

@@ -2,6 +2,7 @@ import { toOvhDate } from '../../clock.js';
 import type { SessionScope, UserRow } from '../../db/types.js';
 import { canonicalIp } from '../../security/addresses.js';
 import { contexts } from '../../security/contexts.js';
+import type { LoginFailure } from '../../metrics/registry.js';
 import { attemptKeys, lockKeys, type Admission } from '../../security/lockout.js';
 import { verifyPassword } from '../../security/passwords.js';
 import { matchTotp } from '../../security/totp.js';
@@ -36,7 +37,7 @@ export class LoginService {
    * code), after the same work (argon2 runs for an unknown login too): only the audit event says which factor failed.
    */
   async login(serviceName: string, input: LoginInput, rawIp: string) {
-    const { lockout, users, services, whitelist, audit } = this.deps;
+    const { lockout, users, services, whitelist, audit, metrics } = this.deps;
     const ip = canonicalIp(rawIp) ?? rawIp;
     const service = await services.find(serviceName);
     const name = userNameOf(input.login, serviceName);
@@ -45,12 +46,17 @@ export class LoginService {
     const event = (type: string, data: Record<string, unknown>) =>
       audit.write({ serviceName, type, actor, ip, userId: user?.user_id ?? null, data });
     // The access policy comes first: from outside the allowed networks, nothing is checked, nothing is counted.
-    await requireAllowedNetwork(this.deps, service, ip, {
-      type: 'login.refused',
-      actor,
-      userId: user?.user_id ?? null,
-      what: 'login',
-    });
+    try {
+      await requireAllowedNetwork(this.deps, service, ip, {
+        type: 'login.refused',
+        actor,
+        userId: user?.user_id ?? null,
+        what: 'login',
+      });
+    } catch (err) {
+      metrics.login('refused');
+      throw err;
+    }
     const account = lockKeys.user(serviceName, name);
     // A reset code proves the user holds his phone or mailbox: it gets past the account's lock (a locked-out user can
     // still recover), while the pair and network keys, and the code's own 5 tries, bound the guessing.
@@ -58,10 +64,12 @@ export class LoginService {
     const admission = await lockout.admit(keys);
     if (!admission.admitted) {
       await event('login.locked', { waitMs: admission.waitMs });
+      metrics.login('locked');
       throw tooMany(admission.waitMs);
     }
-    const failed = async (reason: string) => {
+    const failed = async (reason: LoginFailure) => {
       await event('login.failed', { reason });
+      metrics.login('failed', reason);
       await this.auditLocks(event, admission);
     };
     const usable = user && isActiveUser(user);
@@ -101,12 +109,14 @@ export class LoginService {
     }
     // A reset login clears the account's key too: the user proved he holds his phone or mailbox.
     await lockout.succeed(resetUsed ? [account, ...keys] : keys, admission);
-    return this.sessions.open(service, u, {
+    const session = await this.sessions.open(service, u, {
       scope,
       ip,
       auditType: bypass ? 'login.2faBypass' : 'login.succeeded',
       reset: resetUsed,
     });
+    metrics.login(bypass ? '2faBypass' : 'succeeded');
+    return session;
   }
 
   private async auditLocks(event: (type: string, data: Record<string, unknown>) => Promise<void>, admission: Admission) {
