@@ -20,6 +20,9 @@ export const contexts = {
   operationToken: (operationId: number, token: string) => `operation:${operationId}:${token}`,
   /** Keyed-hash input of a "password lost" reset code. */
   resetCode: (userId: number, code: string) => `reset:${userId}:${code}`,
+  /** Keyed-hash input of a page form's CSRF token, bound to the session (or the anonymous form cookie) it serves. */
+  pageCsrf: (serviceName: string, binding: 'session' | 'anonymous', value: string) =>
+    `page-csrf:${serviceName}:${binding}:${value}`,
 } as const;
 
 /** The context the task's sealed change was made under: its task id, or the user and task name before that. */
