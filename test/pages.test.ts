@@ -45,12 +45,8 @@ t.test('the html tag escapes every interpolation and only its own fragments pass
     html`<p title="${hostile}">${hostile}</p>`.text,
     '<p title="&quot;&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&#96;">&quot;&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&#96;</p>',
   );
-  t.equal(
-    html`<ul>
-      ${['<a>', html`<li>${'<b>'}</li>`]}
-    </ul>`.text,
-    '<ul>&lt;a&gt;<li>&lt;b&gt;</li></ul>',
-  );
+  // prettier-ignore
+  t.equal(html`<ul>${['<a>', html`<li>${'<b>'}</li>`]}</ul>`.text, '<ul>&lt;a&gt;<li>&lt;b&gt;</li></ul>');
   t.equal(html`${null}${undefined}${false}${0}`.text, '0');
   t.equal(
     html`${{ text: '<i>' } as unknown as string}`.text,
@@ -168,7 +164,7 @@ t.test('pages that need a session send to the login page, which leads back after
   const res = await b.get(`${base}validation/7`);
   t.equal(res.headers.location, `${base}login?then=validation%2F7`);
   const login = await b.get(res.headers.location as string);
-  t.match(login.body, '<input type="hidden" name="then" value="validation/7">');
+  t.match(login.body, /<input type="hidden" name="then" value="validation\/7"/);
   await b.post(`${base}login`, { csrf: csrfOf(login.body), ...(await loginFields(validator)), then: 'validation/7' });
   t.equal(b.last!.headers.location, `${base}validation/7`);
   await b.submit(`${base}login`, `${base}login`, { ...(await loginFields(validator)), then: 'https://evil.example/' });
@@ -189,7 +185,7 @@ t.test('Password and 2FA Shared Secret, then operation validation, page by page'
   t.equal(page.headers['content-security-policy'], PAGE_CSP);
   checkMarkup(t, page.body);
   const secret = /<code class="secret" id="secret">([A-Z2-7 ]+)<\/code>/.exec(page.body)![1]!.replaceAll(' ', '');
-  const src = /<img class="qr" id="qr" src="([^"]+)"/.exec(page.body)![1]!.replaceAll('&amp;', '&');
+  const src = /id="qr"\s+src="([^"]+)"/.exec(page.body)![1]!.replaceAll('&amp;', '&');
   const png = await b.get(src);
   t.equal(png.headers['content-type'], 'image/png');
   const image = PNG.sync.read(png.rawPayload);
@@ -233,9 +229,9 @@ t.test('Password and 2FA Shared Secret, then operation validation, page by page'
   t.equal(view.statusCode, 200);
   checkMarkup(t, view.body);
   t.match(view.body, `Change the password and 2FA secret of ${user.name}`);
-  t.match(view.body, new RegExp(`Asked by</th><td>${user.name},`));
+  t.match(view.body, new RegExp(`Asked by</th>\\s*<td>\\s*${user.name},`));
   t.match(view.body, /<td id="tries">5<\/td>/);
-  const left = Number(/data-seconds-left="(\d+)">\d+ min \d+ s left/.exec(view.body)?.[1]);
+  const left = Number(/data-seconds-left="(\d+)"\s*>\d+ min \d+ s left/.exec(view.body)?.[1]);
   t.ok(left > 800 && left <= 900, `the expiry is shown as time left (${left} s of 15 min)`);
   const token = kit.inbox.tokenFor(validator.phone!, operationId);
   res = await v.post(`${base}validation/${operationId}`, {

@@ -13,8 +13,8 @@ nav form.logout{margin:0}
 main{max-width:42rem;margin:1.5rem auto;padding:1.5rem;background:#fff;border:1px solid var(--line);border-radius:6px}
 h1{margin-top:0;font-size:1.5rem}
 a{color:var(--accent)}
-label{display:block;font-weight:600;margin:1rem 0 .25rem}
-.hint{display:block;font-weight:400;color:var(--muted);font-size:.9rem}
+label{display:block;font-weight:600;margin:1rem 0 .1rem}
+.hint{display:block;color:var(--muted);font-size:.9rem;margin-bottom:.25rem}
 input{width:100%;padding:.55rem;border:1px solid #9fb3c8;border-radius:4px;font:inherit}
 input:focus,button:focus,a:focus{outline:3px solid #ffbf47;outline-offset:1px}
 button{margin-top:1.2rem;padding:.55rem 1.2rem;border:0;border-radius:4px;background:var(--accent);color:#fff;font:inherit;cursor:pointer}
@@ -56,6 +56,9 @@ document.addEventListener('DOMContentLoaded', function () {
 });
 `;
 
+/** A padlock, so that browsers find an icon and ask for no `/favicon.ico`. */
+const ICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect x="2" y="7" width="12" height="8" rx="1" fill="#0050d7"/><path d="M5 7V5a3 3 0 0 1 6 0v2" stroke="#0050d7" stroke-width="2" fill="none"/></svg>`;
+
 /** Serves the style sheet and the script the pages load (the CSP allows no inline code). */
 export async function pageAssets(app: App) {
   const serve = (path: string, type: string, body: string) =>
@@ -64,4 +67,5 @@ export async function pageAssets(app: App) {
     );
   serve(ASSETS.css, 'text/css; charset=utf-8', CSS);
   serve(ASSETS.js, 'text/javascript; charset=utf-8', JS);
+  serve(ASSETS.icon, 'image/svg+xml', ICON);
 }

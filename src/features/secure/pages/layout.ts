@@ -16,7 +16,11 @@ export const PAGE_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-export const ASSETS = { css: '/assets/secure-pages.css', js: '/assets/secure-pages.js' } as const;
+export const ASSETS = {
+  css: '/assets/secure-pages.css',
+  js: '/assets/secure-pages.js',
+  icon: '/assets/secure-pages-icon.svg',
+} as const;
 
 export interface Nav {
   /** `/secure/{serviceName}/` */
@@ -63,6 +67,7 @@ export function sendPage(reply: FastifyReply, status: number, title: string, nav
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>${title} · ${nav.serviceName} · Certified interface</title>
+        <link rel="icon" href="${ASSETS.icon}" type="image/svg+xml" />
         <link rel="stylesheet" href="${ASSETS.css}" />
         <script src="${ASSETS.js}" defer></script>
       </head>

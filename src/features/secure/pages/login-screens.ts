@@ -29,17 +29,33 @@ export function loginScreens(s: Screens) {
         <form method="post" action="${base}login">
           <input type="hidden" name="csrf" value="${csrf}" />
           ${o.then ? html`<input type="hidden" name="then" value="${o.then}" />` : ''}
-          <label for="login">Login <span class="hint">Your user name, or name@${serviceName}</span></label>
-          <input id="login" name="login" autocomplete="username" required maxlength="128" value="${o.login ?? ''}" autofocus />
+          <label for="login">Login</label>
+          <span class="hint" id="login-hint">Your user name, or name@${serviceName}</span>
+          <input
+            id="login"
+            aria-describedby="login-hint"
+            name="login"
+            autocomplete="username"
+            required
+            maxlength="128"
+            value="${o.login ?? ''}"
+            autofocus
+          />
           <label for="password">Password</label>
           <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="256" />
-          <label for="token"
-            >2FA code
-            <span class="hint"
-              >The 6 digits of your authenticator app. Leave it empty if you have not set up 2FA yet.</span
-            ></label
+          <label for="token">2FA code</label>
+          <span class="hint" id="token-hint"
+            >The 6 digits of your authenticator app. Leave it empty if you have not set up 2FA yet.</span
           >
-          <input id="token" name="token" inputmode="numeric" autocomplete="one-time-code" maxlength="6" pattern="[0-9]{6}" />
+          <input
+            id="token"
+            aria-describedby="token-hint"
+            name="token"
+            inputmode="numeric"
+            autocomplete="one-time-code"
+            maxlength="6"
+            pattern="[0-9]{6}"
+          />
           <button type="submit">Log in</button>
         </form>
         <p class="explain">

@@ -93,11 +93,19 @@ export function password2faScreens(s: Screens) {
         <form method="post" action="${base}password-2fa">
           <input type="hidden" name="csrf" value="${sessions.sessionCsrf(serviceName, session, request)}" />
           <input type="hidden" name="enrollmentId" value="${offer.enrollmentId}" />
-          <label for="newPassword"
-            >New password
-            <span class="hint">It must follow the service's password policy and differ from your recent ones.</span></label
+          <label for="newPassword">New password</label>
+          <span class="hint" id="newPassword-hint"
+            >It must follow the service's password policy and differ from your recent ones.</span
           >
-          <input id="newPassword" name="newPassword" type="password" autocomplete="new-password" required maxlength="256" />
+          <input
+            id="newPassword"
+            aria-describedby="newPassword-hint"
+            name="newPassword"
+            type="password"
+            autocomplete="new-password"
+            required
+            maxlength="256"
+          />
           <label for="newPasswordAgain">New password, again</label>
           <input
             id="newPasswordAgain"
@@ -108,9 +116,11 @@ export function password2faScreens(s: Screens) {
             maxlength="256"
             data-same-as="newPassword"
           />
-          <label for="code">Code shown by the app <span class="hint">6 digits</span></label>
+          <label for="code">Code shown by the app</label>
+          <span class="hint" id="code-hint">6 digits</span>
           <input
             id="code"
+            aria-describedby="code-hint"
             name="code"
             inputmode="numeric"
             autocomplete="one-time-code"

@@ -48,11 +48,11 @@ export function passwordLostScreens(s: Screens) {
           <input type="hidden" name="csrf" value="${sessions.anonymousCsrf(request, reply, serviceName)}" />
           <label for="login">Login</label>
           <input id="login" name="login" autocomplete="username" required maxlength="128" value="${login}" />
-          <label for="resetToken"
-            >Reset code <span class="hint">The 8 digits received by SMS or e-mail, valid 15 minutes</span></label
-          >
+          <label for="resetToken">Reset code</label>
+          <span class="hint" id="resetToken-hint">The 8 digits received by SMS or e-mail, valid 15 minutes</span>
           <input
             id="resetToken"
+            aria-describedby="resetToken-hint"
             name="resetToken"
             inputmode="numeric"
             autocomplete="one-time-code"

@@ -36,8 +36,16 @@ export default async function securePages(app: App, options: PageOptions) {
           in, set up 2FA ("Password and 2FA Shared Secret"), validate operations, recover a lost password.
         </p>
         <form method="get" action="/secure/">
-          <label for="service">Service name <span class="hint">e.g. pcc-192-0-2-1</span></label>
-          <input id="service" name="service" required maxlength="63" pattern="[A-Za-z0-9._\\-]+" />
+          <label for="service">Service name</label>
+          <span class="hint" id="service-hint">e.g. pcc-192-0-2-1</span>
+          <input
+            id="service"
+            aria-describedby="service-hint"
+            name="service"
+            required
+            maxlength="63"
+            pattern="[A-Za-z0-9._\\-]+"
+          />
           <button type="submit">Open its certified interface</button>
         </form>
         <p>The API (OVH's <code>dedicatedCloud</code>) is documented at <a href="/docs">/docs</a>.</p>`,

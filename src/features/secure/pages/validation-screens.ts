@@ -127,9 +127,11 @@ export function validationScreens(s: Screens) {
           pending
             ? html`<form method="post" action="${base}validation/${op.operationId}">
                   <input type="hidden" name="csrf" value="${csrf}" />
-                  <label for="token">Token received by SMS <span class="hint">8 digits</span></label>
+                  <label for="token">Token received by SMS</label>
+                  <span class="hint" id="token-hint">8 digits</span>
                   <input
                     id="token"
+                    aria-describedby="token-hint"
                     name="token"
                     inputmode="numeric"
                     autocomplete="one-time-code"
