@@ -46,7 +46,7 @@ async function step<T>(name: string, page: Page, fn: () => Promise<T>): Promise<
   } catch (err) {
     const file = path.join(shots, `${name.replace(/\W+/g, '-')}.png`);
     await page.screenshot({ path: file, fullPage: true }).catch(() => undefined);
-    throw new Error(`${name}: ${(err as Error).message}\nscreenshot: ${file}\nURL: ${page.url()}`);
+    throw new Error(`${name}: ${(err as Error).message}\nscreenshot: ${file}\nURL: ${page.url()}`, { cause: err });
   }
 }
 
