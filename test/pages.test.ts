@@ -1,6 +1,7 @@
 import jsqr from 'jsqr';
 import { PNG } from 'pngjs';
 import t, { type Test } from 'tap';
+import { parseCookies, serializeCookie } from '../src/http/cookies.js';
 import { html, SafeHtml } from '../src/http/html.js';
 import { PAGE_CSP } from '../src/features/secure/pages/layout.js';
 import { auditEvents, buildTestApp } from './helpers/app.js';
@@ -54,6 +55,23 @@ t.test('the html tag escapes every interpolation and only its own fragments pass
     'an object that only looks like a fragment is text',
   );
   t.ok(html`x` instanceof SafeHtml);
+});
+
+t.test('cookies: parsed leniently, written strictly', async (t) => {
+  t.strictSame(
+    [...parseCookies('a=1; b="2"; junk; =x; a=3')],
+    [
+      ['a', '1'],
+      ['b', '2'],
+    ],
+    'the first of two wins',
+  );
+  t.equal(
+    serializeCookie('pcc_session', 'abc', { path: '/secure/x/', secure: true }),
+    'pcc_session=abc; Path=/secure/x/; HttpOnly; SameSite=Strict; Secure',
+  );
+  t.throws(() => serializeCookie('pcc_session', 'a;b', { path: '/', secure: false }), 'a value that would add an attribute');
+  t.throws(() => serializeCookie('pcc_session', 'a', { path: '/x; Domain=evil', secure: false }));
 });
 
 t.test('the login page: status, strict CSP, labels, the form cookie and no session', async (t) => {
@@ -270,6 +288,23 @@ t.test('a hostile operation number or query is answered, never reflected as mark
   t.match(res.body, /Operation 999999 does not exist/);
   res = await v.get(`${base}validation/abc`);
   t.equal(res.statusCode, 400);
+});
+
+t.test('a value stored in the database reaches the page escaped (who asked for an operation)', async (t) => {
+  const res = await kit.api('POST', `/1.0/dedicatedCloud/${svc}/user`, { name: 'hostile1', password: freshPassword() });
+  const task = res.json<{ taskId: number; state: string }>();
+  t.equal(task.state, 'waitingTodo');
+  const op = await kit.operationOf(task.taskId);
+  const hostile = `<img src=x onerror="alert(1)">`;
+  await ctx.handle.db
+    .updateTable('operation')
+    .set({ requested_by: hostile })
+    .where('operation_id', '=', op.operation_id)
+    .execute();
+  const page = await (await loggedIn(validator)).get(`${base}validation/${op.operation_id}`);
+  t.equal(page.statusCode, 200);
+  t.notMatch(page.body, '<img src=x');
+  t.match(page.body, '&lt;img src=x onerror=&quot;alert(1)&quot;&gt;');
 });
 
 t.test('the sessions page lists the user’s sessions; logging out ends this one and clears the cookie', async (t) => {

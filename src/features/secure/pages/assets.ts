@@ -13,6 +13,8 @@ nav form.logout{margin:0}
 main{max-width:42rem;margin:1.5rem auto;padding:1.5rem;background:#fff;border:1px solid var(--line);border-radius:6px}
 h1{margin-top:0;font-size:1.5rem}
 a{color:var(--accent)}
+.skip{position:absolute;left:-999px}
+.skip:focus{left:1rem;top:.5rem;background:#fff;padding:.3rem .6rem;z-index:1}
 label{display:block;font-weight:600;margin:1rem 0 .1rem}
 .hint{display:block;color:var(--muted);font-size:.9rem;margin-bottom:.25rem}
 input{width:100%;padding:.55rem;border:1px solid #9fb3c8;border-radius:4px;font:inherit}

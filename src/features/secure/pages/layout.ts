@@ -72,6 +72,7 @@ export function sendPage(reply: FastifyReply, status: number, title: string, nav
         <script src="${ASSETS.js}" defer></script>
       </head>
       <body>
+        <a class="skip" href="#main">Skip to the content</a>
         <header>
           <p class="brand">Hosted Private Cloud <strong>${nav.serviceName}</strong> · certified interface</p>
           ${navigation(nav)}

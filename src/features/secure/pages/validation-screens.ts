@@ -69,11 +69,11 @@ export function validationScreens(s: Screens) {
         TITLE,
         s.nav(serviceName, request, session),
         html`${message(m)}
+          <p>${failure.text}: operation <strong>${operationId}</strong> is not yours to open.</p>
           <p>
-            Operation <strong>${operationId}</strong> waits for a token validator: the token was sent by SMS to the person who can
-            validate it. ${failure.text}.
+            If it is your own request, it waits for a token validator, who received its token by SMS. If that SMS did not arrive,
+            the token can be sent again (once a minute at most).
           </p>
-          <p>If it is your own request and the SMS did not arrive, the token can be sent again (once a minute at most).</p>
           ${resend}`,
       );
     }
