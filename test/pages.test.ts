@@ -288,6 +288,11 @@ t.test('a hostile operation number or query is answered, never reflected as mark
   t.match(res.body, /Operation 999999 does not exist/);
   res = await v.get(`${base}validation/abc`);
   t.equal(res.statusCode, 400);
+  res = await v.get(`/secure/${encodeURIComponent('<b>x</b>')}/login`);
+  t.equal(res.statusCode, 404, 'an unknown service');
+  t.match(res.body, /This service does not exist/);
+  t.match(res.body, '&lt;b&gt;x&lt;/b&gt;');
+  t.notMatch(res.body, '<b>x</b>');
 });
 
 t.test('a value stored in the database reaches the page escaped (who asked for an operation)', async (t) => {
