@@ -105,6 +105,26 @@ t.test('the guide in a browser: 2FA set up from the QR code, validated by SMS to
   let operationId = 0;
   await step('user types the new password twice and the code of the app', page, async () => {
     await page.getByLabel('New password', { exact: true }).fill(newPassword);
+    // The page's own script and style sheet run under the CSP: a second password that differs is flagged before sending.
+    await page.getByLabel('New password, again').fill(`${newPassword}-typo`);
+    t.equal(
+      await page
+        .locator('#newPasswordAgain')
+        .evaluate((el) => (el as unknown as { validationMessage: string }).validationMessage),
+      'The two passwords differ',
+    );
+    t.equal(
+      // Runs in the page: the DOM's getComputedStyle (the test's TypeScript has no DOM types).
+      await page
+        .getByRole('button', { name: 'Confirm' })
+        .evaluate(
+          (el) =>
+            (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(el)
+              .backgroundColor,
+        ),
+      'rgb(0, 80, 215)',
+      'the style sheet applies',
+    );
     await page.getByLabel('New password, again').fill(newPassword);
     await page.getByLabel('Code shown by the app').fill(await totpCode(ctx, secret));
     await docShot(page, 'secure-password-2fa.png');
