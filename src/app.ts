@@ -22,6 +22,7 @@ import { openApiOptions } from './http/openapi.js';
 import { ovhAuthenticator } from './features/ovh-auth/authenticate.js';
 import validationPage from './features/ovh-auth/validation-page.js';
 import secureRoutes from './features/secure/routes.js';
+import securePages from './features/secure/pages/routes.js';
 import { SecretBox } from './security/secret-box.js';
 import { randomBytes } from 'node:crypto';
 
@@ -173,6 +174,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   await app.register(validationPage);
   await app.register(secureRoutes);
+  await app.register(securePages, { box, publicUrl: publicUrlOf(config) });
   const authenticate = deps.authenticate ?? ovhAuthenticator(app.services.auth);
   const apiOptions = { authenticate, publicUrl: config.PUBLIC_URL };
   await app.register(api, { prefix: '/1.0', ...apiOptions });

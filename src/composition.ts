@@ -77,12 +77,15 @@ export function buildServices({ db, box, clock, config, pool }: ServiceDeps): Ap
   const lockout = new Lockout(db, clock);
   let handlers: TaskHandlers = new Map();
   const tasks = new TaskService(db, clock, async (trx, task, now) => handlers.get(task.name)?.onCancel?.(trx, task, { now }));
-  const operations = new OperationService(db, box, clock, audit, tasks);
+  const publicUrl = publicUrlOf(config);
+  const operationPage = (serviceName: string, operationId: number) =>
+    `${publicUrl}/secure/${encodeURIComponent(serviceName)}/validation/${operationId}`;
+  const operations = new OperationService(db, box, clock, audit, tasks, operationPage);
   const changes = new ChangeRecorderService(box, clock, operations, tokenRecipients, audit);
   const users = new UsersService(db, changes, audit, operations);
   const proxies = proxyNetworks(trustedProxyEntries(config.TRUSTED_PROXIES));
   const allowedNetworks = new AllowedNetworkService(db, clock, changes, proxies);
-  const services = new ServicesService(db, publicUrlOf(config), changes, { clock, cacheMs: config.AUTH_CACHE_MS });
+  const services = new ServicesService(db, publicUrl, changes, { clock, cacheMs: config.AUTH_CACHE_MS });
   const whitelist = new WhitelistService(
     db,
     clock,

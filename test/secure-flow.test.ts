@@ -120,6 +120,7 @@ t.test('the guide: a token validator sets up 2FA through the certified interface
       kind: 'changeCredentialsUser',
       state: 'pending',
       taskId: change.taskId,
+      description: 'Change the password and 2FA secret of admin',
       user: 'admin',
       requestedBy: 'admin',
       createdAt: ovhDate(ctx.clock.now()),

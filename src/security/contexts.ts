@@ -22,6 +22,9 @@ export const contexts = {
   resetCode: (userId: number, code: string) => `reset:${userId}:${code}`,
   /** Keyed-hash input of a login nobody has, as the audit trail fingerprints it. */
   auditedLogin: (serviceName: string, typed: string) => `audited-login:${serviceName}:${typed}`,
+  /** Keyed-hash input of a page form's CSRF token, bound to the session (or the anonymous form cookie) it serves. */
+  pageCsrf: (serviceName: string, binding: 'session' | 'anonymous', value: string) =>
+    `page-csrf:${serviceName}:${binding}:${value}`,
 } as const;
 
 /** The context the task's sealed change was made under: its task id, or the user and task name before that. */

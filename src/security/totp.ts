@@ -32,3 +32,7 @@ export async function matchTotp(secret: string, code: string, now: Date): Promis
     return undefined;
   }
 }
+
+/** The same QR code as a PNG file, for an `<img>` served by the certified interface's pages. */
+export const qrCodePng = (uri: string): Promise<Buffer> =>
+  QRCode.toBuffer(uri, { type: 'png', errorCorrectionLevel: 'M', margin: 2, width: 256 });

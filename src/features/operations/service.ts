@@ -45,6 +45,8 @@ export class OperationService implements Operations {
     private readonly clock: Clock,
     private readonly audit: AuditLog,
     private readonly tasks: HeldTasks,
+    /** The page where a token validator opens an operation (the certified interface), linked from its SMS. */
+    private readonly pageOf?: (serviceName: string, operationId: number) => string,
   ) {}
 
   async decide(
@@ -101,7 +103,9 @@ export class OperationService implements Operations {
     }
     const token = newToken();
     await repo.setToken(trx, op.operation_id, this.box.mac(contexts.operationToken(op.operation_id, token)), now);
-    const body = `PCC ${op.service_name}: operation ${op.operation_id} (${summary}). Token: ${token}. Valid until ${toOvhDate(op.token_expires_at)}.`;
+    // A phone number's confirmation is typed into the API, not the certified interface: its SMS links to no page.
+    const page = this.pageOf && op.task_id !== null ? ` Validate at ${this.pageOf(op.service_name, op.operation_id)}` : '';
+    const body = `PCC ${op.service_name}: operation ${op.operation_id} (${summary}). Token: ${token}. Valid until ${toOvhDate(op.token_expires_at)}.${page}`;
     for (const recipient of recipients) {
       await enqueueMessage(
         trx,

@@ -37,6 +37,20 @@ export class EnrollmentService {
   }
 
   /**
+   * An offer the user holds, still usable: its secret again, for the page that shows it (the QR code, the text) until
+   * the code is confirmed. Another user's, a used or an expired offer is `undefined`.
+   */
+  async offer(session: SessionUser, enrollmentId: string) {
+    const { db, box, clock } = this.deps;
+    const enrollment = await repo.findEnrollment(db, enrollmentId);
+    if (!enrollment || enrollment.user_id !== session.user.user_id || enrollment.used_at || enrollment.expires_at <= clock.now())
+      return undefined;
+    const secret = box.open(enrollment.secret_ciphertext, contexts.enrollmentSecret(enrollment.enrollment_id));
+    const uri = otpauthUri(secret, enrollment.service_name, session.user.name);
+    return { enrollmentId, secret, otpauthUri: uri, expiresAt: enrollment.expires_at };
+  }
+
+  /**
    * "Enter a new password, scan the QR code, confirm the obtained code": creates the task, waiting for operation
    * validation, and sends the token. Nothing changes before validation.
    */

@@ -16,11 +16,14 @@ export class OperationValidationService {
     const op = await operations.find(serviceName, operationId);
     await this.requireScopeFor(session, op);
     const subject = op.user_id === null ? undefined : await users.findById(op.user_id);
+    // What it changes, in the words of its task ("Change the password and 2FA secret of alice").
+    const task = op.task_id === null ? undefined : await this.deps.tasks.get(serviceName, op.task_id);
     return {
       operationId: op.operation_id,
       kind: op.kind,
       state: op.state === 'pending' && op.token_expires_at <= clock.now() ? 'expired' : op.state,
       taskId: op.task_id,
+      description: task?.description ?? null,
       user: subject?.name ?? null,
       requestedBy: op.requested_by,
       createdAt: toOvhDate(op.created_at),

@@ -125,6 +125,7 @@ export default async function secureRoutes(app: App) {
     kind: Type.String(),
     state: StringEnum(['pending', 'validated', 'expired', 'blocked', 'canceled']),
     taskId: Type.Union([Type.Integer(), Type.Null()]),
+    description: Type.Union([Type.String(), Type.Null()], { description: 'What the operation changes: its task' }),
     user: Type.Union([Type.String(), Type.Null()]),
     requestedBy: Type.String(),
     createdAt: Type.String({ format: 'date-time' }),

@@ -36,10 +36,12 @@ export class SecureService implements Sessions {
 
   login = (serviceName: string, input: LoginInput, ip: string) => this.#login.login(serviceName, input, ip);
   authenticate = (serviceName: string, token: string, ip: string) => this.#sessions.authenticate(serviceName, token, ip);
+  listSessions = (session: SessionUser) => this.#sessions.list(session);
   logout = (session: SessionUser, ip: string | null = null) => this.#sessions.logout(session, ip);
   endForUser = (trx: Transaction<Database>, userId: number, reason: string, now: Date, keep?: number) =>
     this.#sessions.endForUser(trx, userId, reason, now, keep);
   startEnrollment = (serviceName: string, session: SessionUser) => this.#enrollment.start(serviceName, session);
+  enrollmentOffer = (session: SessionUser, enrollmentId: string) => this.#enrollment.offer(session, enrollmentId);
   changeCredentials: EnrollmentService['changeCredentials'] = (...args) => this.#enrollment.changeCredentials(...args);
   describeOperation: OperationValidationService['describe'] = (...args) => this.#operations.describe(...args);
   validateOperation: OperationValidationService['validate'] = (...args) => this.#operations.validate(...args);

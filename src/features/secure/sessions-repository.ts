@@ -102,3 +102,17 @@ export async function touchSession(db: Executor, sessionId: number, now: Date, e
     .where('session_id', '=', sessionId)
     .execute();
 }
+
+/** The user's live sessions on the service, the most recent first. */
+export async function listLiveSessions(db: Executor, userId: number, now: Date) {
+  return db
+    .selectFrom('user_session')
+    .select(['session_id', 'scope', 'ip', 'created_at', 'last_seen_at', 'expires_at'])
+    .where('user_id', '=', userId)
+    .where('ended_at', 'is', null)
+    .where('expires_at', '>', now)
+    .orderBy('created_at', 'desc')
+    .orderBy('session_id', 'desc')
+    .limit(100)
+    .execute();
+}

@@ -111,6 +111,24 @@ export class SessionService implements Sessions {
     return { sessionId: session_id, scope, user: userRow as UserRow };
   }
 
+  /** The user's live sessions (an idle one past the service's timeout excluded), the one asking marked `current`. */
+  async list(session: SessionUser) {
+    const timeoutSeconds = (await this.deps.services.find(session.user.service_name)).user_session_timeout;
+    const now = this.deps.clock.now();
+    const rows = await repo.listLiveSessions(this.deps.db, session.user.user_id, now);
+    return rows
+      .filter((r) => timeoutSeconds <= 0 || now.getTime() - new Date(r.last_seen_at).getTime() <= timeoutSeconds * 1000)
+      .map((r) => ({
+        sessionId: r.session_id,
+        current: r.session_id === session.sessionId,
+        scope: r.scope,
+        ip: r.ip,
+        createdAt: new Date(r.created_at),
+        lastSeenAt: new Date(r.last_seen_at),
+        expiresAt: new Date(r.expires_at),
+      }));
+  }
+
   async logout(session: SessionUser, ip: string | null = null): Promise<void> {
     const { db, clock, audit } = this.deps;
     await db.transaction().execute(async (trx) => {

@@ -83,7 +83,8 @@ export class ServicesService implements ServicesApi {
       userLogoutPolicy: row.user_logout_policy,
       userSessionTimeout: row.user_session_timeout,
       certifiedInterfaceUrl: secure,
-      webInterfaceUrl: `${this.publicUrl}/`,
+      // The "web client" the guide logs in to with password and code: the certified interface's login page.
+      webInterfaceUrl: `${secure}login`,
       twoFAState: row.two_fa_state,
     };
   }
