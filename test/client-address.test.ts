@@ -76,3 +76,19 @@ t.test('the 2FA whitelist matches IPv4-mapped and IPv6 clients, and forwarded ad
   const code = await totpCode(ctx, person.secret!);
   t.equal((await login(svc, person, '203.0.113.5', '198.51.100.8', code)).statusCode, 200, 'and works with it');
 });
+
+t.test('canonicalIp: the plain IPv4 fast path gives what the full parse gives', async (t) => {
+  const { canonicalIp } = await import('../src/security/addresses.js');
+  const ipaddr = (await import('ipaddr.js')).default;
+  let seed = 7;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % 256;
+  const differ: string[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const ip = [next(), next(), next(), next()].join('.');
+    if (canonicalIp(ip) !== ipaddr.process(ip).toString()) differ.push(ip);
+  }
+  t.strictSame(differ, [], '2,000 addresses: the same');
+  for (const loose of ['010.0.0.1', '127.1', '0x7f.0.0.1', '1.2.3.4 ', '256.1.1.1', '1.2.3']) {
+    t.equal(canonicalIp(loose), loose === '1.2.3.4 ' ? '1.2.3.4' : undefined, `${JSON.stringify(loose)}: the full rules`);
+  }
+});

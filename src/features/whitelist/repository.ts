@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { Database, WhitelistRow, WhitelistState } from '../../db/types.js';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -24,13 +24,18 @@ export async function countLive(trx: Transaction<Database>, serviceName: string)
   return Number(row.n);
 }
 
+/** The read every `GET …/twoFAWhitelist/{id}` makes, built and compiled once: only its parameters change. */
+let findEntryQuery: CompiledQuery<WhitelistRow> | undefined;
+
 export async function findEntry(db: Executor, serviceName: string, id: number): Promise<WhitelistRow | undefined> {
-  return db
+  findEntryQuery ??= db
     .selectFrom('two_fa_whitelist')
     .selectAll()
-    .where('service_name', '=', serviceName)
-    .where('id', '=', id)
-    .executeTakeFirst();
+    .where('service_name', '=', '')
+    .where('id', '=', 0)
+    .compile();
+  const result = await db.executeQuery<WhitelistRow>({ ...findEntryQuery, parameters: [serviceName, id] });
+  return result.rows[0];
 }
 
 export async function lockEntry(trx: Transaction<Database>, serviceName: string, id: number) {
