@@ -28,12 +28,7 @@ export async function countLive(trx: Transaction<Database>, serviceName: string)
 let findEntryQuery: CompiledQuery<WhitelistRow> | undefined;
 
 export async function findEntry(db: Executor, serviceName: string, id: number): Promise<WhitelistRow | undefined> {
-  findEntryQuery ??= db
-    .selectFrom('two_fa_whitelist')
-    .selectAll()
-    .where('service_name', '=', '')
-    .where('id', '=', 0)
-    .compile();
+  findEntryQuery ??= db.selectFrom('two_fa_whitelist').selectAll().where('service_name', '=', '').where('id', '=', 0).compile();
   const result = await db.executeQuery<WhitelistRow>({ ...findEntryQuery, parameters: [serviceName, id] });
   return result.rows[0];
 }
