@@ -16,6 +16,8 @@ import { ChangeRecorderService } from './features/tasks/record-change.js';
 import { TaskService } from './features/tasks/service.js';
 import { tokenRecipients } from './features/users/recipients.js';
 import { UsersService } from './features/users/service.js';
+import { RightsService } from './features/users/rights.js';
+import { SecurityOptionsService } from './features/security-options/service.js';
 import { WhitelistService } from './features/whitelist/service.js';
 import { OutboxDrainer } from './notify/outbox.js';
 import type { Sender } from './notify/senders.js';
@@ -25,6 +27,7 @@ import { configurePasswordHashing } from './security/passwords.js';
 import type { SecretBox } from './security/secret-box.js';
 import { taskHandlers } from './worker/registry.js';
 import { TaskWorker } from './worker/worker.js';
+import { serviceVersion } from './version.js';
 
 /** Every service of the app, built once from the same parts for the server, the CLI and the tests. */
 export interface AppServices {
@@ -33,6 +36,8 @@ export interface AppServices {
   tasks: TaskService;
   auth: AuthService;
   users: UsersService;
+  rights: RightsService;
+  securityOptions: SecurityOptionsService;
   operations: OperationService;
   secure: SecureService;
   audit: AuditService;
@@ -67,10 +72,10 @@ export function buildServices({ db, box, clock, config }: ServiceDeps): AppServi
   const tasks = new TaskService(db, clock, async (trx, task, now) => handlers.get(task.name)?.onCancel?.(trx, task, { now }));
   const operations = new OperationService(db, box, clock, audit, tasks);
   const changes = new ChangeRecorderService(box, clock, operations, tokenRecipients, audit);
-  const users = new UsersService(db, changes, audit, operations);
+  const users = new UsersService(db, changes, audit, operations, clock);
   const proxies = proxyNetworks(trustedProxyEntries(config.TRUSTED_PROXIES));
   const allowedNetworks = new AllowedNetworkService(db, clock, changes, proxies);
-  const services = new ServicesService(db, publicUrlOf(config), changes);
+  const services = new ServicesService(db, publicUrlOf(config), changes, serviceVersion());
   const whitelist = new WhitelistService(
     db,
     clock,
@@ -115,6 +120,8 @@ export function buildServices({ db, box, clock, config }: ServiceDeps): AppServi
     tasks,
     operations,
     users,
+    rights: new RightsService(db, changes),
+    securityOptions: new SecurityOptionsService(db, changes, tasks),
     allowedNetworks,
     services,
     whitelist,
@@ -152,6 +159,7 @@ export function buildWorker({ handle, services, box, clock, config, log, workerI
     log,
     housekeeping: async () => {
       await services.operations.expireDue();
+      await services.users.expireDue();
       await services.secure.purgeUsedTotpSteps();
       const purged = await services.retention.purgeIfDue();
       if (purged && Object.values(purged).some((n) => n > 0)) log.info({ purged }, 'retention: stale rows purged');

@@ -63,7 +63,7 @@ export class LoginService {
       await event('login.failed', { reason });
       await this.auditLocks(event, admission);
     };
-    const usable = user && isActiveUser(user);
+    const usable = user && isActiveUser(user, this.deps.clock.now());
     let resetUsed = false;
     let ok: boolean;
     if (input.resetToken !== undefined) {

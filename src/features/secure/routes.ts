@@ -41,6 +41,38 @@ export default async function secureRoutes(app: App) {
     request.session = await app.services.secure.authenticate(serviceName, match?.[1] ?? '', request.clientIp);
   });
 
+  // The service's certifiedInterfaceUrl: what the certified interface offers, the same for any name (it says nothing of
+  // whether the service exists).
+  app.get('/secure/:serviceName/', {
+    config: { auth: 'none' },
+    schema: {
+      tags,
+      summary: 'The certified interface of a service: its steps',
+      params: Params,
+      response: {
+        200: Type.Object({
+          serviceName: Type.String(),
+          steps: Type.Array(Type.Object({ step: Type.String(), method: Type.String(), path: Type.String() })),
+        }),
+      },
+    },
+    handler: async (request) => {
+      const at = (path: string) => `/secure/${encodeURIComponent(request.params.serviceName)}${path}`;
+      return {
+        serviceName: request.params.serviceName,
+        steps: [
+          { step: 'Login', method: 'POST', path: at('/session') },
+          { step: 'Password lost', method: 'POST', path: at('/passwordLost') },
+          { step: 'Password and 2FA Shared Secret', method: 'POST', path: at('/credentials/enrollment') },
+          { step: 'Change the password and 2FA secret', method: 'POST', path: at('/credentials') },
+          { step: 'Operation validation', method: 'GET', path: at('/operation/{operationId}') },
+          { step: 'Validate the operation with its token', method: 'POST', path: at('/operation/{operationId}/validate') },
+          { step: 'Logout', method: 'DELETE', path: at('/session') },
+        ],
+      };
+    },
+  });
+
   app.post('/secure/:serviceName/session', {
     config: { auth: 'none', rateLimit: { max: 20, timeWindow: 60_000 } },
     schema: {

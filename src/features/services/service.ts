@@ -7,19 +7,42 @@ import type { Actor } from '../../http/actor.js';
 import type { ChangeRecorder } from '../tasks/api.js';
 import type { ServicesApi } from './api.js';
 
-export interface ServiceDto {
-  serviceName: string;
-  description: string;
-  state: string;
-  advancedSecurity: boolean;
-  userAccessPolicy: 'filtered' | 'open';
-  userLimitConcurrentSession: number;
-  userLogoutPolicy: 'first' | 'last';
-  userSessionTimeout: number;
-  certifiedInterfaceUrl: string;
-  webInterfaceUrl: string;
-  twoFAState: 'disabled' | 'enabled';
-}
+/**
+ * What OVH's service model says of things this service does not have (billing, a network uplink, vSphere licences):
+ * one fixed value each, listed in the README. The rest of the model is the service's own.
+ */
+export const FIXED_SERVICE_FIELDS = {
+  bandwidth: 'none',
+  billingType: 'monthly',
+  canMigrateToVCD: false,
+  commercialRange: 'pcc-2fa',
+  generation: '2.0',
+  location: 'local',
+  managementInterface: 'vsphere',
+  productReference: 'EPCC',
+  servicePackName: null,
+  spla: false,
+  iam: null,
+} as const;
+
+export type ServiceDto = ReturnType<ServicesService['toDto']>;
+
+/** OVH's `dedicatedCloud.Capabilities`: what this service can do, as it is. */
+export const CAPABILITIES = {
+  addRessourceRightStatus: 'active',
+  backupStatus: 'no',
+  canAddUser: true,
+  fullAdminRoUserStatus: 'active',
+  nexus1000vStatus: 'no',
+  upgradable: false,
+  userAccessPolicyStatus: 'active',
+} as const;
+
+export const SERVICE_STATES = [
+  'available', 'delivered', 'disabled', 'disabling', 'error', 'migrating', 'provisionning', 'recycling', 'reserved',
+  'toDisable', 'toProvision', 'toRecycle', 'toRemove', 'toUnprovision', 'unprovisionning', 'upgrading',
+] as const; // prettier-ignore
+export type ServiceState = (typeof SERVICE_STATES)[number];
 
 const SERVICE_NAME_PATTERN = /^[a-z0-9][a-z0-9.-]{1,62}$/;
 const LOGIN_PATTERN = /^[a-z0-9][a-z0-9._-]{1,62}$/;
@@ -29,6 +52,7 @@ export class ServicesService implements ServicesApi {
     private readonly db: Kysely<Database>,
     private readonly publicUrl: string,
     private readonly changes: ChangeRecorder,
+    private readonly version: string,
   ) {}
 
   /** The service, whoever owns it (the certified interface: its users are not API accounts). */
@@ -47,19 +71,25 @@ export class ServicesService implements ServicesApi {
     return row;
   }
 
-  toDto(row: ServiceRow): ServiceDto {
+  toDto(row: ServiceRow) {
     const secure = `${this.publicUrl}/secure/${encodeURIComponent(row.service_name)}/`;
+    const [major = '0', minor = '0', build = '0'] = this.version.split(/[.+-]/);
     return {
+      ...FIXED_SERVICE_FIELDS,
       serviceName: row.service_name,
       description: row.description,
-      state: row.state,
+      state: row.state as ServiceState,
       advancedSecurity: row.advanced_security,
+      sslV3: row.ssl_v3,
       userAccessPolicy: row.user_access_policy,
       userLimitConcurrentSession: row.user_limit_concurrent_session,
       userLogoutPolicy: row.user_logout_policy,
       userSessionTimeout: row.user_session_timeout,
       certifiedInterfaceUrl: secure,
-      webInterfaceUrl: `${this.publicUrl}/`,
+      // The web interface of this service is its API documentation, where an operator authorizes and calls it.
+      webInterfaceUrl: `${this.publicUrl}/docs`,
+      vScopeUrl: `${this.publicUrl}/docs`,
+      version: { major, minor, build },
       twoFAState: row.two_fa_state,
     };
   }
@@ -73,6 +103,7 @@ export class ServicesService implements ServicesApi {
       userLimitConcurrentSession?: number | undefined;
       userLogoutPolicy?: 'first' | 'last' | undefined;
       userSessionTimeout?: number | undefined;
+      sslV3?: boolean | undefined;
     },
     actor: Actor,
   ) {
@@ -86,6 +117,7 @@ export class ServicesService implements ServicesApi {
           : {}),
         ...(input.userLogoutPolicy !== undefined ? { user_logout_policy: input.userLogoutPolicy } : {}),
         ...(input.userSessionTimeout !== undefined ? { user_session_timeout: input.userSessionTimeout } : {}),
+        ...(input.sslV3 !== undefined ? { ssl_v3: input.sslV3 } : {}),
       });
       const { task } = await this.changes.record(trx, {
         serviceName,
