@@ -2,3 +2,5 @@
 // One test process for these files (see scripts/test.mjs); each file still runs alone: npm test -- test/<file>.test.ts
 import '../ovh-schema.test.js';
 import '../phone-number.test.js';
+import '../ovh-users.test.js';
+import '../ovh-routes.test.js';
