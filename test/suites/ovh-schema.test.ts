@@ -4,3 +4,4 @@ import '../ovh-schema.test.js';
 import '../phone-number.test.js';
 import '../ovh-users.test.js';
 import '../ovh-routes.test.js';
+import '../ovh-generated-client.test.js';

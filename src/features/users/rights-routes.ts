@@ -70,7 +70,7 @@ export default async function rightsRoutes(app: App) {
     schema: {
       tags,
       summary: 'Update user datacenter right',
-      description: 'The body is the `dedicatedCloud.Right` as read; its read-only fields may be sent back unchanged.',
+      description: 'The body is a `dedicatedCloud.Right`; its read-only fields (rightId, datacenterId) are ignored.',
       params: RightParams,
       body: Type.Partial(
         Type.Object({

@@ -85,7 +85,7 @@ export class RightsService {
     return toRightDto(row);
   }
 
-  /** PUT of the whole `dedicatedCloud.Right`: its read-only fields may be sent back, unchanged. */
+  /** PUT of the whole `dedicatedCloud.Right`: its read-only fields (`rightId`, `datacenterId`) are ignored, as OVH does. */
   async changeRight(
     serviceName: string,
     userId: number,
@@ -98,9 +98,6 @@ export class RightsService {
       if (!user) throw notFound(`The requested object (userId = ${userId}) does not exist`);
       const row = await rights.findRight(trx, userId, rightId);
       if (!row) throw notFound(`The requested object (rightId = ${rightId}) does not exist`);
-      if (input.rightId !== undefined && input.rightId !== row.right_id) throw invalidField('rightId', 'is read-only');
-      if (input.datacenterId !== undefined && input.datacenterId !== row.datacenter_id)
-        throw invalidField('datacenterId', 'is read-only');
       const changes = {
         ...(input.right !== undefined ? { access_right: input.right } : {}),
         ...(input.canAddRessource !== undefined ? { can_add_ressource: input.canAddRessource } : {}),
