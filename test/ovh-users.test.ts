@@ -174,13 +174,17 @@ t.test(
     const password = freshPassword();
     const expires = new Date(ctx.clock.now().getTime() + 2 * HOUR).toISOString();
     const { userId } = await kit.createUser(svc, { name, password, expirationDate: expires });
-    t.equal((await kit.login(svc, { login: name, password })).statusCode, 200, 'logs in before');
+    const before = await kit.login(svc, { login: name, password });
+    t.equal(before.statusCode, 200, 'logs in before');
+    const session = before.json<{ sessionToken: string }>().sessionToken;
     ctx.clock.advance(HOUR);
     await kit.settle();
     t.equal((await kit.api('GET', userUrl(svc, `/${userId}`))).json().activationState, 'enabled', 'still enabled an hour before');
 
     ctx.clock.advance(HOUR);
     t.equal((await kit.login(svc, { login: name, password })).statusCode, 401, 'refused from the moment it passes');
+    const call = await kit.secure('POST', svc, '/credentials/enrollment', { session });
+    t.equal(call.statusCode, 401, 'and so is his open session');
     await kit.settle();
     t.equal((await kit.api('GET', userUrl(svc, `/${userId}`))).json().activationState, 'disabled', 'the worker disabled him');
     const [expired] = await auditEvents(ctx, svc, 'user.expired');

@@ -34,9 +34,9 @@ export class PasswordResetService {
     const wait = await lockout.waitMs([lockKeys.network(ip)]);
     if (wait > 0) throw tooMany(wait);
     const channel = user?.phone_number && user.phone_confirmed ? 'sms' : user?.email ? 'email' : undefined;
-    if (!user || !channel || !isActiveUser(user)) return;
-    const code = String(randomInt(0, 100_000_000)).padStart(8, '0');
     const now = clock.now();
+    if (!user || !channel || !isActiveUser(user, now)) return;
+    const code = String(randomInt(0, 100_000_000)).padStart(8, '0');
     await db.transaction().execute(async (trx) => {
       // A daily cap; silent, like an unknown login.
       if ((await repo.countResetsSince(trx, user.user_id, new Date(now.getTime() - 24 * 3600_000))) >= RESETS_PER_DAY) return;
