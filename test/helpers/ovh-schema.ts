@@ -66,6 +66,7 @@ interface OpenApiParameter {
   schema: JsonSchema;
 }
 interface OpenApiOperation {
+  security?: unknown[];
   parameters?: OpenApiParameter[];
   requestBody?: { required?: boolean; content: Record<string, { schema: JsonSchema }> };
   responses: Record<string, { content?: Record<string, { schema: JsonSchema }> }>;
@@ -211,6 +212,9 @@ export function compareSchemas(ovh: OvhSchema[], doc: OpenApiDocument, prefix = 
         diffs.push(`${route}: route missing`);
         continue;
       }
+      const open = !appOp.security || appOp.security.length === 0;
+      if (op.noAuthentication !== open)
+        diffs.push(`${route}: ${open ? 'open to anyone, OVH needs authentication' : 'needs authentication, OVH open to anyone'}`);
       const appParams = appOp.parameters ?? [];
       for (const kind of ['path', 'query'] as const) {
         const ours = op.parameters.filter((p) => p.paramType === kind);
