@@ -2,6 +2,8 @@ import serviceRoutes from './features/services/routes.js';
 import taskRoutes from './features/tasks/routes.js';
 import whitelistRoutes from './features/whitelist/routes.js';
 import userRoutes from './features/users/routes.js';
+import rightsRoutes from './features/users/rights-routes.js';
+import securityOptionRoutes from './features/security-options/routes.js';
 import unlockRoutes from './features/secure/unlock-routes.js';
 import auditRoutes from './features/audit/routes.js';
 import allowedNetworkRoutes from './features/allowed-network/routes.js';
@@ -49,6 +51,8 @@ export async function api(app: App, options: ApiOptions) {
   await app.register(whitelistRoutes);
   await app.register(taskRoutes);
   await app.register(userRoutes);
+  await app.register(rightsRoutes);
+  await app.register(securityOptionRoutes);
   await app.register(unlockRoutes);
   await app.register(auditRoutes);
   await app.register(allowedNetworkRoutes);

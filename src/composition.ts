@@ -16,6 +16,8 @@ import { ChangeRecorderService } from './features/tasks/record-change.js';
 import { TaskService } from './features/tasks/service.js';
 import { tokenRecipients } from './features/users/recipients.js';
 import { UsersService } from './features/users/service.js';
+import { RightsService } from './features/users/rights.js';
+import { SecurityOptionsService } from './features/security-options/service.js';
 import { WhitelistService } from './features/whitelist/service.js';
 import { OutboxDrainer } from './notify/outbox.js';
 import type { Sender } from './notify/senders.js';
@@ -29,6 +31,7 @@ import { sampleState } from './metrics/repository.js';
 import type { PoolStats } from './db/database.js';
 import { taskHandlers } from './worker/registry.js';
 import { TaskWorker } from './worker/worker.js';
+import { serviceVersion } from './version.js';
 
 /** Every service of the app, built once from the same parts for the server, the CLI and the tests. */
 export interface AppServices {
@@ -37,6 +40,8 @@ export interface AppServices {
   tasks: TaskService;
   auth: AuthService;
   users: UsersService;
+  rights: RightsService;
+  securityOptions: SecurityOptionsService;
   operations: OperationService;
   secure: SecureService;
   audit: AuditService;
@@ -82,10 +87,10 @@ export function buildServices({ db, box, clock, config, pool }: ServiceDeps): Ap
     `${publicUrl}/secure/${encodeURIComponent(serviceName)}/validation/${operationId}`;
   const operations = new OperationService(db, box, clock, audit, tasks, operationPage);
   const changes = new ChangeRecorderService(box, clock, operations, tokenRecipients, audit);
-  const users = new UsersService(db, changes, audit, operations);
+  const users = new UsersService(db, changes, audit, operations, clock);
   const proxies = proxyNetworks(trustedProxyEntries(config.TRUSTED_PROXIES));
   const allowedNetworks = new AllowedNetworkService(db, clock, changes, proxies);
-  const services = new ServicesService(db, publicUrl, changes, { clock, cacheMs: config.AUTH_CACHE_MS });
+  const services = new ServicesService(db, publicUrl, changes, serviceVersion(), { clock, cacheMs: config.AUTH_CACHE_MS });
   const whitelist = new WhitelistService(
     db,
     clock,
@@ -133,6 +138,8 @@ export function buildServices({ db, box, clock, config, pool }: ServiceDeps): Ap
     tasks,
     operations,
     users,
+    rights: new RightsService(db, changes),
+    securityOptions: new SecurityOptionsService(db, changes, tasks),
     allowedNetworks,
     services,
     whitelist,
@@ -172,6 +179,7 @@ export function buildWorker({ handle, services, box, clock, config, log, workerI
     log,
     housekeeping: async () => {
       await services.operations.expireDue();
+      await services.users.expireDue();
       await services.secure.purgeUsedTotpSteps();
       const purged = await services.retention.purgeIfDue();
       if (purged && Object.values(purged).some((n) => n > 0)) log.info({ purged }, 'retention: stale rows purged');

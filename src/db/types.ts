@@ -75,6 +75,8 @@ export interface ServiceTable {
   two_fa_state: Generated<'disabled' | 'enabled'>;
   created_at: Generated<Date>;
   approval_armed_at: NullableTimestamp;
+  datacenter_id: Generated<number>;
+  ssl_v3: Generated<boolean>;
 }
 
 export type WhitelistState = 'enabled' | 'enabling' | 'error' | 'migrating' | 'removed' | 'removing';
@@ -174,6 +176,36 @@ export interface PccUserTable {
   totp_enabled_at: NullableTimestamp;
   created_at: Generated<Date>;
   deleted_at: NullableTimestamp;
+  expiration_date: NullableTimestamp;
+}
+
+export const ACCESS_RIGHTS = ['admin', 'disabled', 'readonly', 'readwrite'] as const;
+export const NETWORK_ROLES = ['admin', 'manager', 'noAccess', 'readonly'] as const;
+export const VM_NETWORK_ROLES = ['admin', 'noAccess', 'readonly'] as const;
+export const OBJECT_RIGHT_TYPES = ['cluster', 'datastore', 'dvportgroup', 'folder', 'pool', 'vm'] as const;
+export type AccessRight = (typeof ACCESS_RIGHTS)[number];
+export type NetworkRole = (typeof NETWORK_ROLES)[number];
+export type VmNetworkRole = (typeof VM_NETWORK_ROLES)[number];
+export type ObjectRightType = (typeof OBJECT_RIGHT_TYPES)[number];
+
+export interface UserRightTable {
+  right_id: Generated<number>;
+  user_id: number;
+  datacenter_id: number;
+  access_right: Generated<AccessRight>;
+  can_add_ressource: Generated<boolean>;
+  network_role: Generated<NetworkRole>;
+  vm_network_role: Generated<VmNetworkRole>;
+}
+
+export interface UserObjectRightTable {
+  object_right_id: Generated<number>;
+  user_id: number;
+  type: ObjectRightType;
+  vmware_object_id: string;
+  access_right: AccessRight;
+  propagate: Generated<boolean>;
+  created_at: Generated<Date>;
 }
 
 export interface PasswordHistoryTable {
@@ -298,6 +330,8 @@ export interface AllowedNetworkTable {
 }
 
 export type UserRow = Selectable<PccUserTable>;
+export type UserRightRow = Selectable<UserRightTable>;
+export type UserObjectRightRow = Selectable<UserObjectRightTable>;
 export type AllowedNetworkRow = Selectable<AllowedNetworkTable>;
 export type OperationRow = Selectable<OperationTable>;
 
@@ -312,6 +346,8 @@ export interface Database {
   oauth_client: OauthClientTable;
   oauth_token: OauthTokenTable;
   pcc_user: PccUserTable;
+  user_right: UserRightTable;
+  user_object_right: UserObjectRightTable;
   password_history: PasswordHistoryTable;
   user_session: UserSessionTable;
   totp_used: TotpUsedTable;

@@ -1,6 +1,6 @@
 import { actorOf } from '../../http/actor.js';
 import { Type } from '@sinclair/typebox';
-import { Id, IdList, StringEnum, Task, commonErrors } from '../../http/schemas.js';
+import { DateTime, Id, IdList, StringEnum, Task, TaskStateEnum, commonErrors } from '../../http/schemas.js';
 import type { App } from '../../http/types.js';
 
 export const AllowedNetwork = Type.Object(
@@ -66,7 +66,7 @@ export default async function allowedNetworkRoutes(app: App) {
         network: Type.Optional(Network),
         description: Type.Optional(Type.Union([Description, Type.Null()])),
         networkAccessId: Type.Optional(Type.Integer()),
-        state: Type.Optional(Type.String()),
+        state: Type.Optional(StringEnum(['allowed', 'toDelete', 'toUpdate'])),
       }),
       response: { 200: Type.Ref(Task), ...commonErrors },
     },
@@ -81,5 +81,63 @@ export default async function allowedNetworkRoutes(app: App) {
       response: { 200: Type.Ref(Task), ...commonErrors },
     },
     handler: (request) => svc().remove(request.params.serviceName, request.params.networkAccessId, actorOf(request)),
+  });
+
+  // The tasks of one allowed network, as OVH serves them under it.
+  const TaskParams = Type.Object({ serviceName: Type.String({ minLength: 1, maxLength: 63 }), networkAccessId: Id, taskId: Id });
+  const tasks = () => app.services.tasks;
+  app.get(`${base}/:networkAccessId/task`, {
+    schema: {
+      tags,
+      summary: 'List operations associated to a network allowed on infrastructure firewall',
+      params: ItemParams,
+      querystring: Type.Object(
+        {
+          name: Type.Optional(Type.String({ maxLength: 100, description: 'Filter the value of name property (like)' })),
+          state: Type.Optional(Type.Ref(TaskStateEnum, { description: 'Filter the value of state property (=)' })),
+        },
+        { additionalProperties: false },
+      ),
+      response: { 200: IdList, ...commonErrors },
+    },
+    handler: async (request) => {
+      const { serviceName, networkAccessId } = request.params;
+      await svc().get(serviceName, networkAccessId);
+      return tasks().list(serviceName, { ...request.query, networkAccessId });
+    },
+  });
+  app.get(`${base}/:networkAccessId/task/:taskId`, {
+    schema: { tags, summary: 'Get operation', params: TaskParams, response: { 200: Type.Ref(Task), ...commonErrors } },
+    handler: ({ params }) => tasks().get(params.serviceName, params.taskId, { networkAccessId: params.networkAccessId }),
+  });
+  app.post(`${base}/:networkAccessId/task/:taskId/resetTaskState`, {
+    schema: {
+      tags,
+      summary: 'Relaunch operation currently in error state',
+      params: TaskParams,
+      body: Type.Object(
+        { reason: Type.String({ minLength: 1, maxLength: 255, description: 'Reason of task restart' }) },
+        { additionalProperties: false },
+      ),
+      response: { 200: Type.Ref(Task), ...commonErrors },
+    },
+    handler: ({ params, body }) =>
+      tasks().resetTaskState(params.serviceName, params.taskId, body.reason, { networkAccessId: params.networkAccessId }),
+  });
+  app.post(`${base}/:networkAccessId/task/:taskId/changeMaintenanceExecutionDate`, {
+    schema: {
+      tags,
+      summary: 'Change the execution date of a maintenance operation',
+      params: TaskParams,
+      body: Type.Object(
+        { executionDate: { ...DateTime, description: 'The new execution date' } },
+        { additionalProperties: false },
+      ),
+      response: { 200: Type.Ref(Task), ...commonErrors },
+    },
+    handler: ({ params, body }) =>
+      tasks().changeMaintenanceExecutionDate(params.serviceName, params.taskId, body.executionDate, {
+        networkAccessId: params.networkAccessId,
+      }),
   });
 }

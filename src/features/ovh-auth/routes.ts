@@ -105,6 +105,60 @@ export default async function authRoutes(app: App, options: { publicUrl: string 
     },
   });
 
+  app.get('/auth/details', {
+    schema: {
+      tags,
+      summary: 'Details about the current authentication',
+      description:
+        "A signed call: method `account`, its consumer key's routes; a bearer token: method `oauth2_client_credentials`, every route of the account.",
+      response: {
+        200: Type.Object(
+          {
+            account: Type.String({ description: 'Customer identifier (the account login)' }),
+            allowedRoutes: Type.Union(
+              [
+                Type.Array(
+                  Type.Object(
+                    { method: StringEnum(['DELETE', 'GET', 'PATCH', 'POST', 'PUT']), path: Type.String() },
+                    { additionalProperties: false },
+                  ),
+                ),
+                Type.Null(),
+              ],
+              { description: 'Allowed API routes, null means everything' },
+            ),
+            description: Type.Union([Type.String(), Type.Null()]),
+            identities: Type.Array(Type.String()),
+            method: StringEnum(['account', 'oauth2_client_credentials', 'provider', 'user']),
+            roles: Type.Union([Type.Array(Type.String()), Type.Null()]),
+            user: Type.Union([Type.String(), Type.Null()]),
+          },
+          { title: 'auth.Details', additionalProperties: false },
+        ),
+        400: AuthError,
+        403: AuthError,
+      },
+    },
+    handler: async (request) => {
+      const { credentialId, login, bearerTokenHash } = request.principal;
+      const account = login ?? 'operator';
+      const credential = credentialId ? await app.services.auth.describeCredential(credentialId) : undefined;
+      return {
+        account,
+        allowedRoutes: credential ? credential.rules : null,
+        description: credential
+          ? `consumer key ${credential.credentialId} of application ${credential.applicationId}`
+          : bearerTokenHash
+            ? 'OAuth2 client credentials token'
+            : null,
+        identities: [`urn:v1:eu:identity:account:${account}`],
+        method: bearerTokenHash && !credential ? ('oauth2_client_credentials' as const) : ('account' as const),
+        roles: null,
+        user: null,
+      };
+    },
+  });
+
   app.post('/auth/logout', {
     schema: {
       tags,

@@ -72,7 +72,7 @@ export class LoginService {
       metrics.login('failed', reason);
       await this.auditLocks(event, admission);
     };
-    const usable = user && isActiveUser(user);
+    const usable = user && isActiveUser(user, this.deps.clock.now());
     let resetUsed = false;
     let ok: boolean;
     if (input.resetToken !== undefined) {

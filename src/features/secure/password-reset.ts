@@ -41,15 +41,15 @@ export class PasswordResetService {
     // Only the client's network lock applies: a user locked out of his account must still be able to recover it.
     const wait = await lockout.waitMs([lockKeys.network(ip)]);
     if (wait > 0) throw tooMany(wait);
-    if (user && isActiveUser(user)) background.run('passwordLost', () => this.sendCode(serviceName, user, ip));
+    if (user) background.run('passwordLost', () => this.sendCode(serviceName, user, ip));
   }
 
   private async sendCode(serviceName: string, user: UserRow, ip: string): Promise<void> {
     const { db, box, clock, audit } = this.deps;
     const channel = user.phone_number && user.phone_confirmed ? 'sms' : user.email ? 'email' : undefined;
-    if (!channel) return;
-    const code = String(randomInt(0, 100_000_000)).padStart(8, '0');
     const now = clock.now();
+    if (!channel || !isActiveUser(user, now)) return;
+    const code = String(randomInt(0, 100_000_000)).padStart(8, '0');
     await db.transaction().execute(async (trx) => {
       // A daily cap; silent, like an unknown login.
       if ((await repo.countResetsSince(trx, user.user_id, new Date(now.getTime() - 24 * 3600_000))) >= RESETS_PER_DAY) return;

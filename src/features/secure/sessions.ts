@@ -78,7 +78,7 @@ export class SessionService implements Sessions {
     const { db, clock } = this.deps;
     const row = await repo.findSession(db, sha256(token));
     const now = clock.now();
-    if (!row || row.session_service !== serviceName || row.ended_at || row.expires_at <= now || !isActiveUser(row)) {
+    if (!row || row.session_service !== serviceName || row.ended_at || row.expires_at <= now || !isActiveUser(row, now)) {
       throw unauthorized('Session expired or unknown: log in again');
     }
     const {

@@ -9,19 +9,42 @@ import type { Actor } from '../../http/actor.js';
 import type { ChangeRecorder } from '../tasks/api.js';
 import type { ServicesApi } from './api.js';
 
-export interface ServiceDto {
-  serviceName: string;
-  description: string;
-  state: string;
-  advancedSecurity: boolean;
-  userAccessPolicy: 'filtered' | 'open';
-  userLimitConcurrentSession: number;
-  userLogoutPolicy: 'first' | 'last';
-  userSessionTimeout: number;
-  certifiedInterfaceUrl: string;
-  webInterfaceUrl: string;
-  twoFAState: 'disabled' | 'enabled';
-}
+/**
+ * What OVH's service model says of things this service does not have (billing, a network uplink, vSphere licences):
+ * one fixed value each, listed in the README. The rest of the model is the service's own.
+ */
+export const FIXED_SERVICE_FIELDS = {
+  bandwidth: 'none',
+  billingType: 'monthly',
+  canMigrateToVCD: false,
+  commercialRange: 'pcc-2fa',
+  generation: '2.0',
+  location: 'local',
+  managementInterface: 'vsphere',
+  productReference: 'EPCC',
+  servicePackName: null,
+  spla: false,
+  iam: null,
+} as const;
+
+export type ServiceDto = ReturnType<ServicesService['toDto']>;
+
+/** OVH's `dedicatedCloud.Capabilities`: what this service can do, as it is. */
+export const CAPABILITIES = {
+  addRessourceRightStatus: 'active',
+  backupStatus: 'no',
+  canAddUser: true,
+  fullAdminRoUserStatus: 'active',
+  nexus1000vStatus: 'no',
+  upgradable: false,
+  userAccessPolicyStatus: 'active',
+} as const;
+
+export const SERVICE_STATES = [
+  'available', 'delivered', 'disabled', 'disabling', 'error', 'migrating', 'provisionning', 'recycling', 'reserved',
+  'toDisable', 'toProvision', 'toRecycle', 'toRemove', 'toUnprovision', 'unprovisionning', 'upgrading',
+] as const; // prettier-ignore
+export type ServiceState = (typeof SERVICE_STATES)[number];
 
 const SERVICE_NAME_PATTERN = /^[a-z0-9][a-z0-9.-]{1,62}$/;
 const LOGIN_PATTERN = /^[a-z0-9][a-z0-9._-]{1,62}$/;
@@ -34,6 +57,7 @@ export class ServicesService implements ServicesApi {
     private readonly db: Kysely<Database>,
     private readonly publicUrl: string,
     private readonly changes: ChangeRecorder,
+    private readonly version: string,
     ownership: { clock: Clock; cacheMs: number },
   ) {
     this.#owners = new TtlCache(ownership.clock, ownership.cacheMs);
@@ -71,13 +95,16 @@ export class ServicesService implements ServicesApi {
     return row;
   }
 
-  toDto(row: ServiceRow): ServiceDto {
+  toDto(row: ServiceRow) {
     const secure = `${this.publicUrl}/secure/${encodeURIComponent(row.service_name)}/`;
+    const [major = '0', minor = '0', build = '0'] = this.version.split(/[.+-]/);
     return {
+      ...FIXED_SERVICE_FIELDS,
       serviceName: row.service_name,
       description: row.description,
-      state: row.state,
+      state: row.state as ServiceState,
       advancedSecurity: row.advanced_security,
+      sslV3: row.ssl_v3,
       userAccessPolicy: row.user_access_policy,
       userLimitConcurrentSession: row.user_limit_concurrent_session,
       userLogoutPolicy: row.user_logout_policy,
@@ -85,6 +112,8 @@ export class ServicesService implements ServicesApi {
       certifiedInterfaceUrl: secure,
       // The "web client" the guide logs in to with password and code: the certified interface's login page.
       webInterfaceUrl: `${secure}login`,
+      vScopeUrl: `${this.publicUrl}/docs`,
+      version: { major, minor, build },
       twoFAState: row.two_fa_state,
     };
   }
@@ -98,6 +127,7 @@ export class ServicesService implements ServicesApi {
       userLimitConcurrentSession?: number | undefined;
       userLogoutPolicy?: 'first' | 'last' | undefined;
       userSessionTimeout?: number | undefined;
+      sslV3?: boolean | undefined;
     },
     actor: Actor,
   ) {
@@ -111,6 +141,7 @@ export class ServicesService implements ServicesApi {
           : {}),
         ...(input.userLogoutPolicy !== undefined ? { user_logout_policy: input.userLogoutPolicy } : {}),
         ...(input.userSessionTimeout !== undefined ? { user_session_timeout: input.userSessionTimeout } : {}),
+        ...(input.sslV3 !== undefined ? { ssl_v3: input.sslV3 } : {}),
       });
       const { task } = await this.changes.record(trx, {
         serviceName,

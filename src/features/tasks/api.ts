@@ -54,5 +54,7 @@ export interface ChangeRecorder {
 /** Tasks as other features read them. */
 export interface TasksApi {
   /** The task of the service (of this user, when given); 404 otherwise. */
-  get(serviceName: string, taskId: number, userId?: number): Promise<TaskDto>;
+  get(serviceName: string, taskId: number, scope?: { userId?: number; networkAccessId?: number }): Promise<TaskDto>;
+  /** Relaunches a task in `error`; 400 for any other state. */
+  resetTaskState(serviceName: string, taskId: number, reason: string): Promise<TaskDto>;
 }

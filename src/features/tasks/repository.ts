@@ -62,10 +62,25 @@ export async function findTask(db: Executor, serviceName: string, taskId: number
     .executeTakeFirst();
 }
 
+/** The filters of OVH's task lists (`…/task`, `…/user/{userId}/task`, `…/globalTasks`); every one given must hold. */
 export interface TaskFilter {
   name?: string | undefined;
   state?: TaskState | undefined;
+  states?: TaskState[] | undefined;
   userId?: number | undefined;
+  networkAccessId?: number | undefined;
+  datacenterId?: number | undefined;
+  filerId?: number | undefined;
+  hostId?: number | undefined;
+  orderId?: number | undefined;
+  parentTaskId?: number | undefined;
+  vlanId?: number | undefined;
+  executionDateFrom?: Date | undefined;
+  executionDateTo?: Date | undefined;
+  endDateFrom?: Date | undefined;
+  endDateTo?: Date | undefined;
+  lastModificationDateFrom?: Date | undefined;
+  lastModificationDateTo?: Date | undefined;
 }
 
 /** `name` is a LIKE pattern, as in OVH's "(like)" filters. */
@@ -73,7 +88,27 @@ export async function listTaskIds(db: Executor, serviceName: string, filter: Tas
   let query = db.selectFrom('task').select('task_id').where('service_name', '=', serviceName);
   if (filter.name !== undefined) query = query.where('name', 'like', filter.name);
   if (filter.state !== undefined) query = query.where('state', '=', filter.state);
-  if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
+  if (filter.states !== undefined && filter.states.length > 0) query = query.where('state', 'in', filter.states);
+  const equal = [
+    ['user_id', filter.userId],
+    ['network_access_id', filter.networkAccessId],
+    ['datacenter_id', filter.datacenterId],
+    ['filer_id', filter.filerId],
+    ['host_id', filter.hostId],
+    ['order_id', filter.orderId],
+    ['parent_task_id', filter.parentTaskId],
+    ['vlan_id', filter.vlanId],
+  ] as const;
+  for (const [column, value] of equal) if (value !== undefined) query = query.where(column, '=', value);
+  const ranges = [
+    ['execution_date', filter.executionDateFrom, filter.executionDateTo],
+    ['end_date', filter.endDateFrom, filter.endDateTo],
+    ['last_modification_date', filter.lastModificationDateFrom, filter.lastModificationDateTo],
+  ] as const;
+  for (const [column, from, to] of ranges) {
+    if (from !== undefined) query = query.where(column, '>=', from);
+    if (to !== undefined) query = query.where(column, '<=', to);
+  }
   const rows = await query.orderBy('task_id').limit(10_000).execute();
   return rows.map((r) => r.task_id);
 }

@@ -34,6 +34,15 @@ export function toTaskDto(row: TaskRow): TaskDto {
   };
 }
 
+/** The object a task route is under (`…/user/{userId}/task/…`, `…/allowedNetwork/{networkAccessId}/task/…`). */
+export interface TaskScope {
+  userId?: number;
+  networkAccessId?: number;
+}
+const inScope = (row: TaskRow, scope: TaskScope) =>
+  (scope.userId === undefined || row.user_id === scope.userId) &&
+  (scope.networkAccessId === undefined || row.network_access_id === scope.networkAccessId);
+
 /** Undoes, in the canceling transaction, what the request of a task marked (the task handler's `onCancel`). */
 export type TaskCanceled = (trx: Transaction<Database>, task: TaskRow, now: Date) => Promise<void>;
 
@@ -57,17 +66,17 @@ export class TaskService implements HeldTasks {
     return repo.listTaskIds(this.db, serviceName, filter);
   }
 
-  async get(serviceName: string, taskId: number, userId?: number): Promise<TaskDto> {
+  async get(serviceName: string, taskId: number, scope: TaskScope = {}): Promise<TaskDto> {
     const row = await repo.findTask(this.db, serviceName, taskId);
-    if (!row || (userId !== undefined && row.user_id !== userId)) throw taskNotFound(taskId);
+    if (!row || !inScope(row, scope)) throw taskNotFound(taskId);
     return toTaskDto(row);
   }
 
   /** "Relaunch operation currently in error state". */
-  async resetTaskState(serviceName: string, taskId: number, reason: string, userId?: number): Promise<TaskDto> {
+  async resetTaskState(serviceName: string, taskId: number, reason: string, scope: TaskScope = {}): Promise<TaskDto> {
     return this.db.transaction().execute(async (trx) => {
       const task = await repo.lockTask(trx, serviceName, taskId);
-      if (!task || (userId !== undefined && task.user_id !== userId)) throw taskNotFound(taskId);
+      if (!task || !inScope(task, scope)) throw taskNotFound(taskId);
       if (task.state !== 'error')
         throw badRequest(`Task ${taskId} is in state ${task.state}: only a task in error can be relaunched`);
       const now = this.clock.now();
@@ -87,12 +96,12 @@ export class TaskService implements HeldTasks {
   }
 
   /** Moves a task that has not started yet; a maintenance window, when the task has one, bounds the new date. */
-  async changeMaintenanceExecutionDate(serviceName: string, taskId: number, executionDate: string, userId?: number) {
+  async changeMaintenanceExecutionDate(serviceName: string, taskId: number, executionDate: string, scope: TaskScope = {}) {
     const date = new Date(executionDate);
     if (Number.isNaN(date.getTime())) throw invalidField('executionDate', 'is not a valid datetime');
     return this.db.transaction().execute(async (trx) => {
       const task = await repo.lockTask(trx, serviceName, taskId);
-      if (!task || (userId !== undefined && task.user_id !== userId)) throw taskNotFound(taskId);
+      if (!task || !inScope(task, scope)) throw taskNotFound(taskId);
       if (task.state !== 'todo' && task.state !== 'waitingTodo') {
         throw badRequest(`Task ${taskId} is in state ${task.state}: only a task that has not started can be rescheduled`);
       }

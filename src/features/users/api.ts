@@ -13,6 +13,9 @@ export const USER_TASKS = {
   enable: 'enableUser',
   disable: 'disableUser',
   confirmPhoneNumber: 'confirmPhoneNumberUser',
+  changeRight: 'changeRightUser',
+  addObjectRight: 'addObjectRightUser',
+  removeObjectRight: 'removeObjectRightUser',
 } as const;
 
 /** The kind of the operation that confirms a phone number (it holds no task). */
@@ -68,7 +71,15 @@ export interface UsersApi {
 export const ACTIVE_STATES = ['delivered', 'deleting'] as const;
 export const ACTIVE_ACTIVATIONS = ['enabled', 'toDisable'] as const;
 
-export const isActiveUser = (user: Pick<UserRow, 'state' | 'activation_state' | 'deleted_at'>): boolean =>
+/**
+ * Whether the user may log in and validate operations. Given `now`, a user whose expiration date has passed is not,
+ * even before the worker disables him.
+ */
+export const isActiveUser = (
+  user: Pick<UserRow, 'state' | 'activation_state' | 'deleted_at'> & { expiration_date?: Date | null },
+  now?: Date,
+): boolean =>
   user.deleted_at === null &&
+  !(now && user.expiration_date && user.expiration_date.getTime() <= now.getTime()) &&
   (ACTIVE_STATES as readonly string[]).includes(user.state) &&
   (ACTIVE_ACTIVATIONS as readonly string[]).includes(user.activation_state);

@@ -124,3 +124,27 @@ export async function enableTwoFaForService(trx: Transaction<Database>, serviceN
 export async function findUserById(db: Executor, userId: number) {
   return db.selectFrom('pcc_user').selectAll().where('user_id', '=', userId).executeTakeFirst();
 }
+
+/** The service's virtual datacenter, where the rights OVH gives "in all Datacenters" live. */
+export async function serviceDatacenterId(db: Executor, serviceName: string): Promise<number> {
+  const row = await db
+    .selectFrom('service')
+    .select('datacenter_id')
+    .where('service_name', '=', serviceName)
+    .executeTakeFirstOrThrow();
+  return row.datacenter_id;
+}
+
+/** Enabled users whose expiration date has passed (oldest first), for the worker to disable. */
+export async function dueExpirations(db: Executor, now: Date, limit: number) {
+  return db
+    .selectFrom('pcc_user')
+    .select(['user_id', 'service_name'])
+    .where('expiration_date', '<=', now)
+    .where('deleted_at', 'is', null)
+    .where('state', '=', 'delivered')
+    .where('activation_state', '=', 'enabled')
+    .orderBy('expiration_date')
+    .limit(limit)
+    .execute();
+}

@@ -1,6 +1,8 @@
 import { actorOf } from '../../http/actor.js';
 import { Type } from '@sinclair/typebox';
-import { Id, IdList, OvhError, StringEnum, Task, TaskStateEnum, commonErrors } from '../../http/schemas.js';
+import { ACCESS_RIGHTS, NETWORK_ROLES, VM_NETWORK_ROLES } from '../../db/types.js';
+import { DateTime, Id, IdList, OvhError, StringEnum, Task, TaskStateEnum, commonErrors } from '../../http/schemas.js';
+import { PHONE_NUMBER_PATTERN } from './phone-number.js';
 import type { App } from '../../http/types.js';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(s: T) => Type.Union([s, Type.Null()]);
@@ -59,17 +61,20 @@ export const PasswordPolicy = Type.Object(
   { $id: 'dedicatedCloud.passwordPolicy', title: 'dedicatedCloud.passwordPolicy' },
 );
 
-/** International form, as OVH writes it: `+<country code>.<number>`. */
+/** International form, `+<country code>.<number>` as OVH writes it, or without the dot; stored and answered dotted. */
 const PhoneNumber = Type.String({
-  pattern: '^\\+[1-9][0-9]{0,3}\\.[0-9]{4,14}$',
-  examples: ['+33.612345678'],
-  description: 'Mobile phone number in international format (+prefix.number)',
+  pattern: PHONE_NUMBER_PATTERN,
+  examples: ['+33.612345678', '+33612345678'],
+  description: 'Mobile phone number of the user in international format (+prefix.number); answered in that form',
 });
 const Email = Type.String({ maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$' });
 const Text = Type.String({ maxLength: 100, pattern: '^[^\\u0000-\\u001f\\u007f]*$' });
 const Params = Type.Object({ serviceName: Type.String({ minLength: 1, maxLength: 63 }) });
 const UserParams = Type.Object({ serviceName: Type.String({ minLength: 1, maxLength: 63 }), userId: Id });
 const TaskParams = Type.Object({ serviceName: Type.String({ minLength: 1, maxLength: 63 }), userId: Id, taskId: Id });
+export const RightEnum = StringEnum(ACCESS_RIGHTS, { description: 'dedicatedCloud.right.RightEnum' });
+export const NetworkRoleEnum = StringEnum(NETWORK_ROLES, { description: 'dedicatedCloud.right.NetworkRoleEnum' });
+export const VmNetworkRoleEnum = StringEnum(VM_NETWORK_ROLES, { description: 'dedicatedCloud.right.VmNetworkRoleEnum' });
 const tags = ['dedicatedCloud.user'];
 
 export default async function userRoutes(app: App) {
@@ -125,6 +130,25 @@ export default async function userRoutes(app: App) {
           encryptionRight: Type.Optional(Type.Boolean()),
           nsxRight: Type.Optional(Type.Boolean()),
           receiveAlerts: Type.Optional(Type.Boolean()),
+          right: Type.Optional({
+            ...RightEnum,
+            description: 'Access of the user in every datacenter of the service (default disabled)',
+          }),
+          canAddRessource: Type.Optional(
+            Type.Boolean({ description: 'Whether the user may add resources in his datacenters (default no)' }),
+          ),
+          networkRole: Type.Optional({
+            ...NetworkRoleEnum,
+            description: 'What the user may do on the v(x)Lans (default noAccess)',
+          }),
+          vmNetworkRole: Type.Optional({
+            ...VmNetworkRoleEnum,
+            description: 'What the user may do on the VM Network (default noAccess)',
+          }),
+          expirationDate: Type.Optional({
+            ...DateTime,
+            description: 'Date of removal of the user: once it passes he is disabled and can no longer log in',
+          }),
         },
         { additionalProperties: false },
       ),
@@ -251,6 +275,44 @@ export default async function userRoutes(app: App) {
       params: TaskParams,
       response: { 200: Type.Ref(Task), ...commonErrors },
     },
-    handler: (request) => app.services.tasks.get(request.params.serviceName, request.params.taskId, request.params.userId),
+    handler: (request) =>
+      app.services.tasks.get(request.params.serviceName, request.params.taskId, { userId: request.params.userId }),
+  });
+
+  app.post('/dedicatedCloud/:serviceName/user/:userId/task/:taskId/resetTaskState', {
+    schema: {
+      tags,
+      summary: 'Relaunch operation currently in error state',
+      params: TaskParams,
+      body: Type.Object(
+        { reason: Type.String({ minLength: 1, maxLength: 255, description: 'Reason of task restart' }) },
+        { additionalProperties: false },
+      ),
+      response: { 200: Type.Ref(Task), ...commonErrors },
+    },
+    handler: (request) =>
+      app.services.tasks.resetTaskState(request.params.serviceName, request.params.taskId, request.body.reason, {
+        userId: request.params.userId,
+      }),
+  });
+
+  app.post('/dedicatedCloud/:serviceName/user/:userId/task/:taskId/changeMaintenanceExecutionDate', {
+    schema: {
+      tags,
+      summary: 'Change the execution date of a maintenance operation',
+      params: TaskParams,
+      body: Type.Object(
+        { executionDate: { ...DateTime, description: 'The new execution date' } },
+        { additionalProperties: false },
+      ),
+      response: { 200: Type.Ref(Task), ...commonErrors },
+    },
+    handler: (request) =>
+      app.services.tasks.changeMaintenanceExecutionDate(
+        request.params.serviceName,
+        request.params.taskId,
+        request.body.executionDate,
+        { userId: request.params.userId },
+      ),
   });
 }

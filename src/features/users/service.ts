@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { Database, UserRow } from '../../db/types.js';
+import type { Clock } from '../../clock.js';
+import type { AccessRight, Database, NetworkRole, UserRow, VmNetworkRole } from '../../db/types.js';
 import { lockService } from '../../db/locks.js';
 import type { Actor } from '../../http/actor.js';
 import { badRequest, invalidField, notFound } from '../../http/errors.js';
@@ -15,6 +16,8 @@ import { checkNewPassword, passwordPolicyOf, type PasswordPolicy } from './passw
 import { PhoneConfirmation } from './phone-confirmation.js';
 import * as repo from './repository.js';
 import { tokenRecipients } from './recipients.js';
+import { normalizePhoneNumber } from './phone-number.js';
+import { insertRight } from './rights-repository.js';
 
 export interface NewUserInput {
   name: string;
@@ -28,6 +31,19 @@ export interface NewUserInput {
   encryptionRight?: boolean | undefined;
   nsxRight?: boolean | undefined;
   receiveAlerts?: boolean | undefined;
+  right?: AccessRight | undefined;
+  canAddRessource?: boolean | undefined;
+  networkRole?: NetworkRole | undefined;
+  vmNetworkRole?: VmNetworkRole | undefined;
+  expirationDate?: string | undefined;
+}
+
+/** A phone number in either spelling, as OVH's dotted form; 400 naming the field otherwise. */
+export function phoneNumberOf(input: string | undefined): string | undefined {
+  if (input === undefined) return undefined;
+  const result = normalizePhoneNumber(input);
+  if (!result.ok) throw invalidField('phoneNumber', result.reason);
+  return result.value;
 }
 
 export interface UserPropertiesInput {
@@ -53,6 +69,7 @@ export class UsersService implements UsersApi {
     private readonly changes: ChangeRecorder,
     private readonly audit: AuditLog,
     operations: Operations,
+    private readonly clock: Clock,
   ) {
     this.#phone = new PhoneConfirmation(db, operations, changes);
   }
@@ -90,6 +107,10 @@ export class UsersService implements UsersApi {
   }
 
   async create(serviceName: string, input: NewUserInput, actor: Actor): Promise<TaskDto> {
+    const phoneNumber = phoneNumberOf(input.phoneNumber);
+    const expirationDate = input.expirationDate === undefined ? null : new Date(input.expirationDate);
+    if (expirationDate && expirationDate.getTime() <= this.clock.now().getTime())
+      throw invalidField('expirationDate', 'is not in the future');
     if (input.password !== undefined) await this.checkNewPassword(serviceName, null, input.password);
     const generated = input.password === undefined ? generatePassword() : undefined;
     const passwordHash = await hashPassword(input.password ?? generated!);
@@ -103,7 +124,7 @@ export class UsersService implements UsersApi {
           email: input.email ?? null,
           first_name: input.firstName ?? null,
           last_name: input.lastName ?? null,
-          phone_number: input.phoneNumber ?? null,
+          phone_number: phoneNumber ?? null,
           is_token_validator: input.tokenValidator ?? false,
           can_manage_rights: input.canManageRights ?? false,
           encryption_right: input.encryptionRight ?? false,
@@ -115,6 +136,16 @@ export class UsersService implements UsersApi {
           totp_secret_ciphertext: null,
           totp_enabled_at: null,
           deleted_at: null,
+          expiration_date: expirationDate,
+        });
+        // "Determine what kind of access the User will have in all Datacenters" (OVH): the service has one.
+        await insertRight(trx, {
+          user_id: user.user_id,
+          datacenter_id: await repo.serviceDatacenterId(trx, serviceName),
+          access_right: input.right ?? 'disabled',
+          can_add_ressource: input.canAddRessource ?? false,
+          network_role: input.networkRole ?? 'noAccess',
+          vm_network_role: input.vmNetworkRole ?? 'noAccess',
         });
         // The number receives its confirmation token when the creation applies (a creation waiting for validation
         // sends nothing), and operation tokens only once confirmed.
@@ -161,7 +192,8 @@ export class UsersService implements UsersApi {
     });
   }
 
-  async changeProperties(serviceName: string, userId: number, input: UserPropertiesInput, actor: Actor): Promise<TaskDto> {
+  async changeProperties(serviceName: string, userId: number, raw: UserPropertiesInput, actor: Actor): Promise<TaskDto> {
+    const input = { ...raw, phoneNumber: phoneNumberOf(raw.phoneNumber) };
     return this.db.transaction().execute(async (trx) => {
       const user = await this.lock(trx, serviceName, userId);
       // The number and the address that receive tokens and reset codes are authenticators, and validating operations is
@@ -259,6 +291,48 @@ export class UsersService implements UsersApi {
         summary: `${enable ? 'enable' : 'disable'} ${user.name}`,
       });
     });
+  }
+
+  /**
+   * The worker's step for OVH's `expirationDate`: each enabled user whose date has passed is disabled through a
+   * `disableUser` task (applied by the worker: his sessions end), audited as `user.expired`. Logins already refuse him
+   * from the moment the date passes. An `enable` afterwards lifts the expiration.
+   */
+  async expireDue(limit = 100): Promise<number> {
+    const now = this.clock.now();
+    const due = await repo.dueExpirations(this.db, now, limit);
+    let expired = 0;
+    for (const { user_id, service_name } of due) {
+      await this.db.transaction().execute(async (trx) => {
+        const user = await repo.lockUser(trx, service_name, user_id);
+        // Checked again under the lock: another instance, or an admin, may have acted meanwhile.
+        if (!user || user.activation_state !== 'enabled' || !user.expiration_date || user.expiration_date > now) return;
+        await repo.updateUser(trx, user_id, { activation_state: 'toDisable' });
+        await this.audit.record(trx, {
+          serviceName: service_name,
+          type: 'user.expired',
+          actor: 'expiration',
+          ip: null,
+          userId: user_id,
+          data: { expirationDate: user.expiration_date.toISOString() },
+        });
+        await this.changes.record(trx, {
+          serviceName: service_name,
+          task: {
+            name: USER_TASKS.disable,
+            type: 'user',
+            description: `Disable user ${user.name}: his expiration date has passed`,
+            createdBy: 'expiration',
+            createdFrom: 'expiration',
+            userId: user_id,
+            payload: { userId: user_id },
+          },
+          audit: { type: `user.${USER_TASKS.disable}`, actor: { login: 'expiration', ip: null }, userId: user_id },
+        });
+        expired++;
+      });
+    }
+    return expired;
   }
 
   private async lock(trx: Transaction<Database>, serviceName: string, userId: number): Promise<UserRow> {

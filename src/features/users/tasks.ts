@@ -160,12 +160,24 @@ export function userTaskHandlers({ approvals, sessions, audit }: UserTaskDeps): 
       },
     ],
     [USER_TASKS.confirmPhoneNumber, { apply: async () => undefined }],
+    // vSphere rights are written with the request (not gated, see the README); the task records the change.
+    [USER_TASKS.changeRight, { apply: async () => undefined }],
+    [USER_TASKS.addObjectRight, { apply: async () => undefined }],
+    [USER_TASKS.removeObjectRight, { apply: async () => undefined }],
     [USER_TASKS.changePassword, credentialsChange],
     [USER_TASKS.changeCredentials, credentialsChange],
     [
       USER_TASKS.enable,
       {
-        apply: async (trx, task) => void (await repo.updateUser(trx, userIdOf(task), { activation_state: 'enabled' })),
+        // An enable after the user's expiration date lifts it: the administrator wants him back.
+        async apply(trx, task, ctx) {
+          const user = await loadUser(trx, userIdOf(task));
+          const expired = user.expiration_date !== null && user.expiration_date <= ctx.now;
+          await repo.updateUser(trx, user.user_id, {
+            activation_state: 'enabled',
+            ...(expired ? { expiration_date: null } : {}),
+          });
+        },
         onCancel: async (trx, task) =>
           void (await repo.updateUserIf(trx, userIdOf(task), { activation_state: 'disabled' }, { activation_state: 'toEnable' })),
       },
