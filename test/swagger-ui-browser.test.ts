@@ -78,7 +78,8 @@ t.test('Swagger UI: Authorize with an OAuth2 client, then Try it out on the whit
       await form.locator('input#client_secret_clientCredentials').fill(client.clientSecret);
       const tokenAnswer = page.waitForResponse((r) => r.url().endsWith('/1.0/auth/oauth2/token'));
       await form.locator('button.authorize').click();
-      t.equal((await tokenAnswer).status(), 200, 'the token endpoint answered 200 to the browser');
+      const tokenStatus = (await tokenAnswer).status();
+      if (tokenStatus !== 200) throw new Error(`the token endpoint answered ${tokenStatus} to the browser`);
       // Once the token came, the form says "Authorized" and its button turns into Logout.
       await form.locator('h6', { hasText: 'Authorized' }).waitFor();
       await form.locator('button[aria-label="Remove authorization"]').waitFor();
@@ -87,12 +88,14 @@ t.test('Swagger UI: Authorize with an OAuth2 client, then Try it out on the whit
     })) &&
     (await step('list', async () => {
       const status = await tryItOut(page, 'get', '/1.0/dedicatedCloud/{serviceName}/twoFAWhitelist', serviceName);
-      t.equal(status, 200, 'Try it out: GET …/twoFAWhitelist answered 200');
+      if (status !== 200) throw new Error(`Try it out: GET …/twoFAWhitelist answered ${status}`);
+      t.pass('Try it out: GET …/twoFAWhitelist answered 200');
     })) &&
     (await step('post', async () => {
       const body = JSON.stringify({ ip: '198.51.100.0/24', description: 'from Swagger UI' });
       const status = await tryItOut(page, 'post', '/1.0/dedicatedCloud/{serviceName}/twoFAWhitelist', serviceName, body);
-      t.equal(status, 200, 'Try it out: POST …/twoFAWhitelist answered 200');
+      if (status !== 200) throw new Error(`Try it out: POST …/twoFAWhitelist answered ${status}`);
+      t.pass('Try it out: POST …/twoFAWhitelist answered 200');
     }));
   if (ok) {
     const list = await ctx.app.inject({ method: 'GET', url: `/1.0/dedicatedCloud/${serviceName}/twoFAWhitelist`, headers: {} });
@@ -100,6 +103,7 @@ t.test('Swagger UI: Authorize with an OAuth2 client, then Try it out on the whit
     const rows = await ctx.handle.db.selectFrom('two_fa_whitelist').select(['ip', 'description']).execute();
     t.match(rows, [{ ip: '198.51.100.0', description: 'from Swagger UI' }], 'the POST made its entry');
     t.strictSame(problems, [], 'no error on the page');
+    if (!t.passing()) await onFailure('end', new Error('a check above failed'));
   }
 });
 
