@@ -6,11 +6,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { buildApp } from '../src/app.js';
+import pg from 'pg';
+import { buildApp, operatorAccess } from '../src/app.js';
 import { buildWorker } from '../src/composition.js';
 import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
+import { isDatabaseUnavailable } from '../src/db/unavailable.js';
 import { SecretBox } from '../src/security/secret-box.js';
 import { TEST_ENV, TestClock, silentLog } from './helpers/app.js';
 import { request, type HttpAnswer } from './helpers/server-process.js';
@@ -165,6 +167,79 @@ t.test(
     t.strictSame([...new Set(entries.map((e) => e.state))], ['enabled'], 'every entry enabled');
     const events = await handle.db.selectFrom('audit_event').select('id').where('type', '=', 'twoFAWhitelist.add').execute();
     t.equal(events.length, tasks.length, 'one audit event per addition');
+  },
+);
+
+t.test(
+  'a connection cut in the middle of a task: the task stays doing, is claimed again after its lease, and is applied once',
+  { skip: missing.length ? `PostgreSQL programs missing in ${BIN}: ${missing.join(', ')}` : false },
+  async (t) => {
+    const pgServer = await ownPostgres(t);
+    const handle = await openDatabase({ databaseUrl: pgServer.url, log: silentLog });
+    t.teardown(() => handle.close());
+    await migrateToLatest(handle.db);
+    const config = loadConfig({ ...TEST_ENV, TASK_LEASE_SECONDS: '5' });
+    const clock = new TestClock();
+    const box = new SecretBox([{ id: 'test', key: randomBytes(32) }]);
+    const app = await buildApp({ handle, config, clock, secretBox: box, authenticate: operatorAccess });
+    t.teardown(() => app.close());
+    const worker = buildWorker({
+      handle,
+      services: app.services,
+      box,
+      clock,
+      config: { TASK_LEASE_SECONDS: 5, TASK_POLL_MS: 60_000 },
+      log: silentLog,
+      workerId: 'cut-worker',
+    });
+    await app.services.services.create('pcc-cut', 'cut');
+    const res = await app.inject({
+      method: 'POST',
+      url: '/1.0/dedicatedCloud/pcc-cut/twoFAWhitelist',
+      payload: { ip: '198.51.100.0/24', description: 'cut' },
+    });
+    const { taskId } = res.json<{ taskId: number }>();
+    const [entry] = await handle.db.selectFrom('two_fa_whitelist').select('id').execute();
+
+    // The test holds the entry's row: the worker claims the task, then waits inside its transaction; its connection is
+    // then cut by the server (pg_terminate_backend, as a failover or a connection killer does) while the database
+    // stays up.
+    const blocker = new pg.Client({ connectionString: pgServer.url });
+    await blocker.connect();
+    t.teardown(() => blocker.end());
+    await blocker.query('BEGIN');
+    await blocker.query('SELECT 1 FROM two_fa_whitelist WHERE id = $1 FOR UPDATE', [entry!.id]);
+    const pass = worker.drain().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    let pid: number | undefined;
+    const deadline = Date.now() + 30_000;
+    while (pid === undefined && Date.now() < deadline) {
+      const { rows } = await blocker.query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'pcc-2fa'`,
+      );
+      pid = rows[0]?.pid;
+      if (pid === undefined) await new Promise((r) => setTimeout(r, 20));
+    }
+    t.ok(pid, 'the worker waits inside the task’s transaction');
+    await blocker.query('SELECT pg_terminate_backend($1)', [pid]);
+    const err = await pass;
+    t.ok(isDatabaseUnavailable(err), `the pass stopped on the lost connection (${String((err as Error)?.message)})`);
+    await blocker.query('ROLLBACK');
+
+    const cut = await handle.db.selectFrom('task').select(['state', 'attempts']).where('task_id', '=', taskId).executeTakeFirst();
+    t.match(cut, { state: 'doing', attempts: 1 }, 'the task is not marked error: it waits for its lease to end');
+    clock.advance(6_000);
+    await worker.drain();
+    const task = await handle.db
+      .selectFrom('task')
+      .select(['state', 'attempts'])
+      .where('task_id', '=', taskId)
+      .executeTakeFirst();
+    t.match(task, { state: 'done', attempts: 2 }, 'claimed again after the lease, and done');
+    const entries = await handle.db.selectFrom('two_fa_whitelist').select('state').execute();
+    t.strictSame(entries, [{ state: 'enabled' }], 'the entry is enabled, once');
   },
 );
 
