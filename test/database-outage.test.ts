@@ -139,6 +139,7 @@ t.test(
     const body = JSON.parse(during[0]!.body) as Record<string, unknown>;
     t.match(body, { class: 'Server::ServiceUnavailable', message: /temporarily unavailable/ }, "with OVH's error body");
     t.strictSame(Object.keys(body).sort(), ['class', 'message']);
+    t.equal(during[0]!.headers?.['retry-after'], '5', 'and Retry-After');
     t.ok(
       calls.every((c) => c.status === 200 || c.status === 503),
       `no call answered anything but 200 or 503 (${JSON.stringify(statuses(calls))})`,

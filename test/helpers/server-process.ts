@@ -66,6 +66,7 @@ export async function startServer(t: Test, env: Record<string, string>): Promise
 export interface HttpAnswer {
   status: number;
   body: string;
+  headers?: http.IncomingHttpHeaders;
   /** Milliseconds from the request to its answer. */
   ms: number;
 }
@@ -93,7 +94,7 @@ export function request(
       (res) => {
         let text = '';
         res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, ms: Date.now() - started }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers, ms: Date.now() - started }));
         res.on('error', reject);
       },
     );
