@@ -11,6 +11,7 @@ import type { DatabaseHandle } from './db/database.js';
 import { api } from './api-routes.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { registerJsonBody } from './http/json-body.js';
+import { registerFiniteNumbers } from './http/finite-numbers.js';
 import { newQueryId } from './http/query-id.js';
 import { badRequest } from './http/errors.js';
 import { canonicalIp, clientNetworkKey } from './security/addresses.js';
@@ -25,6 +26,7 @@ import secureRoutes from './features/secure/routes.js';
 import securePages from './features/secure/pages/routes.js';
 import { SecretBox } from './security/secret-box.js';
 import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -65,6 +67,47 @@ function serverTimeouts(config: Config) {
   };
 }
 
+/** The headers that carry a caller's credentials: each may appear once. */
+const CREDENTIAL_HEADERS = new Set([
+  'authorization',
+  'x-ovh-application',
+  'x-ovh-consumer',
+  'x-ovh-timestamp',
+  'x-ovh-signature',
+]);
+
+function repeatedCredentialHeader(rawHeaders: string[]): string | undefined {
+  const seen = new Set<string>();
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = (rawHeaders[i] ?? '').toLowerCase();
+    if (!CREDENTIAL_HEADERS.has(name)) continue;
+    if (seen.has(name)) return name;
+    seen.add(name);
+  }
+  return undefined;
+}
+
+/**
+ * Node's HTTP parser refused the request (headers over its size limit, a malformed line, a body framed twice): no
+ * route ran, so the answer is written on the socket here, with OVH's body, and the connection closed.
+ */
+function clientErrorAnswer(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, ovhClass, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'Client::BadRequest', 'The request headers are too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'Client::BadRequest', 'The request took too long to arrive']
+        : [400, 'Bad Request', 'Client::BadRequest', 'The request is not valid HTTP'];
+  const body = JSON.stringify({ class: ovhClass, message });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
 /** Builds the whole app without listening: the server listens, tests inject. */
 export async function buildApp(deps: AppDeps): Promise<App> {
   const { config, handle } = deps;
@@ -90,6 +133,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
         .send({ class: 'Client::BadRequest', message: error.message });
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    // What Node's HTTP parser refuses before any route sees it (oversized or malformed headers) gets OVH's body too.
+    clientErrorHandler: clientErrorAnswer,
   };
   // With TLS the raw server is an https.Server; every route sees the same request and reply API.
   if (deps.https) Object.assign(options, { https: { ...deps.https, ...serverTimeouts(config) } });
@@ -111,6 +156,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     if (request.raw.url?.includes('#')) throw badRequest('The request target must not hold a fragment (#)');
     // PostgreSQL stores no NUL character, and no name or value here has one: refused before any code reads it.
     if (request.raw.url && /%00/.test(request.raw.url)) throw badRequest('The request target holds a NUL character (%00)');
+    // Two credentials in one request are ambiguous (Node keeps the first Authorization, a proxy may keep the last).
+    const repeated = repeatedCredentialHeader(request.raw.rawHeaders);
+    if (repeated) throw badRequest(`The request holds the header ${repeated} more than once`);
     // What a trusted proxy forwards may be anything: only an address reaches the code (and PostgreSQL's inet).
     const ip = canonicalIp(request.ip);
     if (ip === undefined) throw badRequest('The client address is not an IP address');
@@ -131,6 +179,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     metrics.request(request.method, request.routeOptions.url ?? '(unmatched)', reply.statusCode, reply.elapsedTime / 1000);
   });
   registerJsonBody(app);
+  registerFiniteNumbers(app);
   registerErrorHandling(app);
   for (const schema of sharedSchemas) app.addSchema(schema);
 

@@ -65,11 +65,20 @@ function openPostgres(url: string, options: DatabaseOptions): DatabaseHandle {
     max,
     types,
     application_name: 'pcc-2fa',
-    // never hang a request forever on a lost database
-    connectionTimeoutMillis: 10_000,
+    // Never hang a request on a lost database: a connection comes within 5 s or the call fails (503); a statement
+    // runs 30 s at most on the server, and the client gives up on an answer 5 s after that (a peer gone silent).
+    connectionTimeoutMillis: 5_000,
     statement_timeout: 30_000,
+    query_timeout: 35_000,
+    keepAlive: true,
   });
   pool.on('error', (err) => options.log?.error({ err }, 'idle database connection failed'));
+  // A connection lost while checked out (a query or a transaction in progress) fails its query, which the caller sees,
+  // and also emits 'error' on its client, which the pool listens to only while the client is idle: without this
+  // listener that event was uncaught, and a database restart killed the process.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => options.log?.warn({ err }, 'database connection lost'));
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const listeners = new Set<pg.Client>();
 
@@ -92,16 +101,33 @@ function openPostgres(url: string, options: DatabaseOptions): DatabaseHandle {
           options.log?.warn({ err }, 'LISTEN connection lost, reconnecting');
           listeners.delete(c);
           c.end().catch(() => undefined);
-          if (!stopped) setTimeout(() => void connect().catch(() => undefined), 1000).unref();
+          if (!stopped) reconnect(1);
         });
-        await c.connect();
-        await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+        try {
+          await c.connect();
+          await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+        } catch (err) {
+          c.end().catch(() => undefined);
+          throw err;
+        }
         if (stopped) {
           await c.end();
           return;
         }
         client = c;
         listeners.add(c);
+      };
+      // After a loss, tries again until it works (the database may be down for a while): 1 s, then doubling to 30 s.
+      const reconnect = (attempt: number) => {
+        setTimeout(
+          () =>
+            void connect().catch((err: unknown) => {
+              if (stopped) return;
+              options.log?.warn({ err, attempt }, 'LISTEN connection failed, retrying');
+              reconnect(attempt + 1);
+            }),
+          Math.min(30_000, 1000 * 2 ** (attempt - 1)),
+        ).unref();
       };
       await connect();
       return async () => {

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OvhAuthError } from './ovh-auth-error.js';
 import { ApiError, type OvhErrorClass } from './errors.js';
+import { isDatabaseUnavailable } from '../db/unavailable.js';
 
 type ValidationIssue = NonNullable<FastifyError['validation']>[number];
 
@@ -23,6 +24,17 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (status >= 400 && status < 500 && error.code?.startsWith('FST_')) {
       // Fastify's own client errors (bad JSON, bad URL…) carry safe, useful messages.
       return send(reply, status, classFor(status), error.message);
+    }
+    if (isDatabaseUnavailable(error)) {
+      // The database is down or unreachable: the caller may retry; readiness fails meanwhile (GET /health/ready).
+      request.log.error({ err: error }, 'database unavailable');
+      reply.header('Retry-After', '5');
+      return send(
+        reply,
+        503,
+        'Server::ServiceUnavailable',
+        `The service is temporarily unavailable, retry later (query id ${String(request.id)})`,
+      );
     }
     request.log.error({ err: error }, 'request failed');
     return send(reply, 500, 'Server::InternalServerError', `Internal server error (query id ${String(request.id)})`);

@@ -2,6 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import sjson from 'secure-json-parse';
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route takes HTML forms (`application/x-www-form-urlencoded`) besides JSON; any other answers 415. */
+    forms?: boolean;
+  }
   interface FastifyRequest {
     /** The body exactly as received: OVH signatures are computed over these bytes. */
     rawBody?: string;
@@ -39,8 +43,15 @@ export function registerJsonBody(app: FastifyInstance): void {
   app.addHook('preValidation', async (request) => {
     if (request.body === undefined && (request.method === 'POST' || request.method === 'PUT')) request.body = {};
   });
-  // HTML forms (the consumer-key validation page) and OAuth2 token requests.
+  // HTML forms (the consumer-key validation page) and OAuth2 token requests, on the routes that say so: elsewhere a
+  // form would be read as a JSON body of strings, which an HTML page of any origin can send without a preflight.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (request, body, done) => {
+    if (request.routeOptions.config?.forms !== true) {
+      const error = new Error('Unsupported Content-Type') as Error & { statusCode: number; code: string };
+      error.statusCode = 415;
+      error.code = 'FST_ERR_CTP_INVALID_MEDIA_TYPE';
+      return done(error, undefined);
+    }
     request.rawBody = body as string;
     const fields = Object.fromEntries(new URLSearchParams(body as string));
     if (Object.entries(fields).some(([k, v]) => k.includes('\0') || v.includes('\0'))) return done(nulError(), undefined);

@@ -7,6 +7,7 @@ import type { TaskRow } from '../db/types.js';
 import { claimDueTask, claimDueTasks, finishTask, lockHeldTask, releaseTasks } from '../features/tasks/repository.js';
 import type { TaskHandlers } from '../core/task-handler.js';
 import { SecretBox } from '../security/secret-box.js';
+import { isDatabaseUnavailable } from '../db/unavailable.js';
 
 const TASK_CHANNEL = 'task_due';
 /** Tasks claimed per lane and pass: few enough to finish well within a lease. */
@@ -166,6 +167,12 @@ export class TaskWorker {
       if (outcome === 'lost') taskLog.warn('task lease lost to another worker; not applied here');
       else taskLog.info('task done');
     } catch (err) {
+      if (isDatabaseUnavailable(err)) {
+        // Nothing was applied (the transaction did not commit): the task stays `doing` under this worker's lease and is
+        // claimed again once the lease ends. Marking it `error` would lose it to an outage.
+        taskLog.warn({ err }, 'database unavailable: the task will be claimed again when its lease ends');
+        throw err;
+      }
       taskLog.error({ err }, 'task failed');
       await this.markError(task, err);
     }

@@ -14,7 +14,7 @@ const OAuthError = Type.Object({ error: Type.String(), error_description: Type.O
  */
 export default async function oauth2Routes(app: App) {
   app.post('/auth/oauth2/token', {
-    config: { auth: 'none', rateLimit: { max: 30, timeWindow: 60_000 } },
+    config: { auth: 'none', forms: true, rateLimit: { max: 30, timeWindow: 60_000 } },
     schema: {
       tags: ['auth'],
       summary: 'Get a bearer token (OAuth2 client credentials)',

@@ -76,7 +76,7 @@ ${error ? `<p class="err" role="alert">${escapeHtml(error)}</p>` : ''}
 
   app.post(
     '/auth/',
-    { schema: { hide: true, body: Form }, config: { rateLimit: { max: 10, timeWindow: 60_000 } } },
+    { schema: { hide: true, body: Form }, config: { forms: true, rateLimit: { max: 10, timeWindow: 60_000 } } },
     async (request, reply) => {
       const { credentialToken, login, password } = request.body;
       const validity = (request.body.validity ?? '1d') as Validity;
