@@ -72,11 +72,31 @@ export interface HostileRequest {
   payload?: string;
 }
 
+/** The schema with every `$ref` inside it replaced by the component it names (items, properties, anyOf…). */
+function deref(doc: OpenApiDocument, schema: Schema, seen: string[] = []): Schema {
+  if (schema.$ref) {
+    const name = schema.$ref.split('/').pop()!;
+    if (seen.includes(name)) return {} as Schema;
+    return deref(doc, doc.components.schemas[name]!, [...seen, name]);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema)) {
+    if (Array.isArray(value)) out[key] = value.map((v) => (v && typeof v === 'object' ? deref(doc, v as Schema, seen) : v));
+    else if (value && typeof value === 'object' && key !== 'enum') {
+      out[key] =
+        key === 'properties'
+          ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, deref(doc, v as Schema, seen)]))
+          : deref(doc, value as Schema, seen);
+    } else out[key] = value;
+  }
+  return out as Schema;
+}
+
 export function routesOf(doc: OpenApiDocument): Route[] {
   const routes: Route[] = [];
   for (const [path, ops] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(ops)) {
-      const resolve = (s: Schema): Schema => (s.$ref ? doc.components.schemas[s.$ref.split('/').pop()!]! : s);
+      const resolve = (s: Schema): Schema => deref(doc, s);
       const params = (where: 'path' | 'query') =>
         (op.parameters ?? []).filter((p) => p.in === where).map((p) => ({ name: p.name, schema: resolve(p.schema) }));
       const content = op.requestBody?.content ?? {};
@@ -184,6 +204,7 @@ export function invalidValue(schema: Schema): fc.Arbitrary<Value> {
       }
       if (schema.enum) options.push(hostileString.filter((s) => !schema.enum!.includes(s)));
       if (schema.format === 'date-time') options.push(fc.constantFrom(...BAD_DATES));
+      if (schema.format === 'date') options.push(fc.constantFrom(...BAD_DAYS));
       break;
     }
     case 'integer':
@@ -228,6 +249,8 @@ export function invalidValue(schema: Schema): fc.Arbitrary<Value> {
   }
   return fc.oneof(...options);
 }
+
+const BAD_DAYS = ['yesterday', '2026-13-01', '2026-02-30', '28/11/2026', '2026-11-28T10:00:00Z', '20261128', '-1'];
 
 const BAD_DATES = [
   'yesterday',
@@ -406,7 +429,12 @@ function faultsOf(route: Route, fixture: Fixture): Array<fc.Arbitrary<Parts>> {
   }
   for (const q of route.queryParams) {
     // A query parameter without a constraint (a free-text filter) has no invalid value under its maximum length.
-    const value = invalidValue(q.schema).filter((v) => typeof v === 'string' || typeof v === 'number' || v instanceof Raw);
+    // A repeatable filter (an array in the document) is sent as repeated parameters: one invalid item is enough.
+    const scalar = q.schema.type === 'array' && q.schema.items ? q.schema.items : q.schema;
+    // A free-text filter (a string with no constraint) has no invalid value: nothing to send.
+    const constrained = ['maxLength', 'minLength', 'pattern', 'enum', 'format'].some((k) => k in scalar);
+    if (scalar.type === 'string' && !constrained) continue;
+    const value = invalidValue(scalar).filter((v) => typeof v === 'string' || typeof v === 'number' || v instanceof Raw);
     faults.push(
       fc.tuple(value, fc.boolean()).map(([v, duplicated]) => {
         const text = v instanceof Raw ? v.text : String(v);
