@@ -16,6 +16,10 @@ import { validationScreens } from './validation-screens.js';
  * session rides in a cookie; the JSON API takes only its bearer token, never the cookie. Out of the OpenAPI document.
  */
 export default async function securePages(app: App, options: PageOptions) {
+  // Every page's form posts `application/x-www-form-urlencoded`: this plugin's routes take forms (no other route does).
+  app.addHook('onRoute', (route) => {
+    route.config = { ...(route.config as object), forms: true } as typeof route.config;
+  });
   const screens = new Screens(app, new PageSessions(options));
   await pageAssets(app);
   loginScreens(screens);
