@@ -66,7 +66,14 @@ export class WebhookReceiver {
     const receiver = new WebhookReceiver();
     await new Promise<void>((resolve) => receiver.server.listen(0, '127.0.0.1', resolve));
     receiver.url = `http://127.0.0.1:${(receiver.server.address() as AddressInfo).port}/sms`;
-    t.teardown(() => new Promise<void>((resolve) => receiver.server.close(() => resolve())));
+    // A keep-alive connection of the sender must not hold the test's end: every connection goes with the server.
+    t.teardown(
+      () =>
+        new Promise<void>((resolve) => {
+          receiver.server.close(() => resolve());
+          receiver.server.closeAllConnections();
+        }),
+    );
     return receiver;
   }
 
