@@ -183,7 +183,10 @@ export function validationScreens(s: Screens) {
 
   app.post(
     '/secure/:serviceName/validation/:operationId',
-    { schema: { ...hidden, params: OperationParams, body: Form }, config: { rateLimit: { max: 30, timeWindow: 60_000 } } },
+    {
+      schema: { ...hidden, params: OperationParams, body: Form },
+      config: { forms: true, rateLimit: { max: 30, timeWindow: 60_000 } },
+    },
     async (request, reply) => {
       const { serviceName } = request.params;
       const operationId = Number(request.params.operationId);
@@ -212,7 +215,10 @@ export function validationScreens(s: Screens) {
 
   app.post(
     '/secure/:serviceName/validation/:operationId/resend',
-    { schema: { ...hidden, params: OperationParams, body: Form }, config: { rateLimit: { max: 10, timeWindow: 60_000 } } },
+    {
+      schema: { ...hidden, params: OperationParams, body: Form },
+      config: { forms: true, rateLimit: { max: 10, timeWindow: 60_000 } },
+    },
     async (request, reply) => {
       const { serviceName } = request.params;
       const operationId = Number(request.params.operationId);
