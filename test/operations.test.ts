@@ -1,6 +1,6 @@
 import t from 'tap';
 import { auditEvents, buildTestApp } from './helpers/app.js';
-import { freshPassword, secureKit, totpCode, type Person } from './helpers/secure.js';
+import { freshIp, freshPassword, secureKit, totpCode, type Person } from './helpers/secure.js';
 
 // "Operation validation": the SMS token of a pending change, its tries, expiry, resends and recipients.
 const ctx = await buildTestApp(t);
@@ -312,4 +312,37 @@ t.test('wrong tokens count against the validator across operations: the sixth gu
   t.equal(sixth.statusCode, 429, 'the sixth wrong token is refused before it is checked');
   t.equal((await guess(operations[2]!, '198.51.100.77')).statusCode, 429, 'from another address too: the validator is counted');
   t.match(await operationRow(operations[2]!), { state: 'pending', failed_attempts: 1 }, 'the refused guesses were not checked');
+});
+
+t.test('a phone number confirmation is no operation of the certified interface: 404 like none, its token kept', async (t) => {
+  const svc = await ctx.newService();
+  const admin = await kit.validator(svc);
+  const person = await kit.plainUser(svc, { approver: admin });
+  const op = await db
+    .selectFrom('operation')
+    .selectAll()
+    .where('user_id', '=', person.userId)
+    .where('kind', '=', 'confirmPhoneNumber')
+    .executeTakeFirstOrThrow();
+  const token = inbox.latestToken(person.phone!);
+  const { sessionToken: session } = await kit.session(svc, admin);
+  const missing = 999_999_999;
+  const ip = freshIp();
+  const same = async (method: 'GET' | 'POST', path: (id: number) => string, payload?: unknown) => {
+    const real = await kit.secure(method, svc, path(op.operation_id), { session, payload, ip });
+    const none = await kit.secure(method, svc, path(missing), { session, payload, ip });
+    t.equal(real.statusCode, 404, `${method} ${path(0)}: ${real.body}`);
+    t.strictSame(real.json(), { ...none.json(), message: none.json().message.replace(String(missing), String(op.operation_id)) });
+  };
+  await same('GET', (id) => `/operation/${id}`);
+  await same('POST', (id) => `/operation/${id}/validate`, { token: wrongOf(token) });
+  await same('POST', (id) => `/operation/${id}/validate`, { token });
+  ctx.clock.advance(61_000);
+  await same('POST', (id) => `/operation/${id}/resend`);
+  await kit.settle();
+  t.equal(inbox.latestToken(person.phone!), token, 'no new token was sent');
+  t.match(await operationRow(op.operation_id), { state: 'pending', failed_attempts: 0, sends: 1 });
+  const confirm = await kit.api('POST', `/1.0/dedicatedCloud/${svc}/user/${person.userId}/confirmPhoneNumber`, { token });
+  t.equal(confirm.statusCode, 200, 'its owner still confirms the number with the token');
+  t.equal((await kit.userRow(person.userId)).phone_confirmed, true);
 });

@@ -295,6 +295,39 @@ t.test('a hostile operation number or query is answered, never reflected as mark
   t.notMatch(res.body, '<b>x</b>');
 });
 
+t.test('a phone number confirmation is not found on the validation pages, like an operation that does not exist', async (t) => {
+  const person = await kit.plainUser(svc, { approver: validator });
+  const op = await ctx.handle.db
+    .selectFrom('operation')
+    .selectAll()
+    .where('user_id', '=', person.userId)
+    .where('kind', '=', 'confirmPhoneNumber')
+    .executeTakeFirstOrThrow();
+  const token = kit.inbox.latestToken(person.phone!);
+  const v = await loggedIn(validator);
+  const csrf = csrfOf((await v.get(`${base}validation`)).body);
+  const missing = 999_999_998;
+  const same = async (label: string, answer: (id: number) => Promise<{ statusCode: number; body: string }>) => {
+    const real = await answer(op.operation_id);
+    const none = await answer(missing);
+    t.equal(real.statusCode, 404, label);
+    t.equal(real.body, none.body.replaceAll(String(missing), String(op.operation_id)), `${label}: the same page as none`);
+  };
+  await same('view', (id) => v.get(`${base}validation/${id}`));
+  await same('wrong token', (id) =>
+    v.post(`${base}validation/${id}`, { csrf, token: token === '00000000' ? '00000001' : '00000000' }),
+  );
+  await same('token', (id) => v.post(`${base}validation/${id}`, { csrf, token }));
+  ctx.clock.advance(61_000);
+  await same('resend', (id) => v.post(`${base}validation/${id}/resend`, { csrf }));
+  t.match(
+    await ctx.handle.db.selectFrom('operation').selectAll().where('operation_id', '=', op.operation_id).executeTakeFirstOrThrow(),
+    { state: 'pending', failed_attempts: 0, sends: 1 },
+  );
+  const confirm = await kit.api('POST', `/1.0/dedicatedCloud/${svc}/user/${person.userId}/confirmPhoneNumber`, { token });
+  t.equal(confirm.statusCode, 200, 'its owner still confirms the number');
+});
+
 t.test('a value stored in the database reaches the page escaped (who asked for an operation)', async (t) => {
   const res = await kit.api('POST', `/1.0/dedicatedCloud/${svc}/user`, { name: 'hostile1', password: freshPassword() });
   const task = res.json<{ taskId: number; state: string }>();
