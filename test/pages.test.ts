@@ -389,9 +389,12 @@ t.test('password lost: the same answer for any login; the code opens a renewal s
     answers.push(res.body.replaceAll(login, 'LOGIN').replace(/value="[A-Za-z0-9_-]{43}"/, ''));
   }
   t.equal(answers[0], answers[1]);
+  await app.services.background.settled();
   await kit.settle();
   const b = browser();
   let res = await b.submit(`${base}password-lost`, `${base}password-lost`, { login: person.name });
+  // The code is made in the background after the answer: done before the worker sends it.
+  await app.services.background.settled();
   await kit.settle();
   res = await b.post(`${base}password-lost/code`, { csrf: csrfOf(res.body), login: person.name, resetToken: '00000000' });
   t.equal(res.statusCode, 401);
