@@ -197,6 +197,35 @@ t.test('no more than 5 tokens are sent for one operation', async (t) => {
   t.equal(inbox.to(g.admin.phone!).filter((m) => m.body.operationId === g.operationId).length, 5);
 });
 
+t.test('only a full session of a token validator may have a token sent again: each new token voids the last', async (t) => {
+  const g = await gatedChange();
+  ctx.clock.advance(61_000);
+  const refused = async (session: string, message: RegExp, label: string) => {
+    const res = await g.resend(session);
+    t.equal(res.statusCode, 403, `${label}: ${res.body}`);
+    t.equal(res.json().class, 'Client::Forbidden');
+    t.match(res.json().message, message);
+  };
+  // The user the change is about (a full session, no token validator).
+  const subject = await kit.session(g.svc, g.person);
+  t.equal(subject.scope, 'full');
+  await refused(subject.sessionToken, /token validator/, 'the subject of the change');
+  // A token validator's "password lost" session: his phone alone, a renewal session.
+  const lost = await kit.secure('POST', g.svc, '/passwordLost', { payload: { login: g.admin.name }, ip: freshIp() });
+  t.equal(lost.statusCode, 202);
+  await kit.settle();
+  const renewal = await kit.login(g.svc, { login: g.admin.name, resetToken: inbox.latestResetCode(g.admin.phone!) });
+  t.equal(renewal.json().scope, 'credentialsRenewal');
+  await refused(renewal.json().sessionToken, /Renew your credentials first/, 'a password-lost session');
+  // Six asks would have burnt the five sends and voided every token; none was sent, and the first token still works.
+  for (let i = 0; i < 5; i++) {
+    ctx.clock.advance(61_000);
+    t.equal((await g.resend(subject.sessionToken)).statusCode, 403);
+  }
+  t.match(await operationRow(g.operationId), { state: 'pending', sends: 1 });
+  t.equal((await g.validate(g.token())).statusCode, 200, 'the token the validator received still validates');
+});
+
 t.test('a resend of an operation that is no longer pending is refused', async (t) => {
   const g = await gatedChange();
   await g.validate(g.token());

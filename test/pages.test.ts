@@ -236,7 +236,11 @@ t.test('Password and 2FA Shared Secret, then operation validation, page by page'
   const own = await b.get(opUrl);
   t.equal(own.statusCode, 200);
   t.match(own.body, `Your change is operation ${operationId}`);
-  t.match(own.body, /Send the token again/, 'the requester may have the token sent again');
+  t.notMatch(own.body, /Send the token again/, 'the requester is offered no new token: it would void the validators’ one');
+  ctx.clock.advance(61_000);
+  res = await b.post(`${base}validation/${operationId}/resend`, { csrf: csrfOf(own.body) });
+  t.equal(res.statusCode, 403, 'nor may he ask for one');
+  t.match(res.body, /Renew your credentials first/);
 
   await kit.settle();
   const sms = kit.inbox.latest(validator.phone!);

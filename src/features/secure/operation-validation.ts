@@ -63,12 +63,16 @@ export class OperationValidationService {
     return { operationId: op.operation_id, state: 'validated' as const, taskId: op.task_id };
   }
 
+  /**
+   * "Send the token again": each new token voids the ones already sent, so it is asked only by whoever may validate
+   * the operation, from a full session. Neither the user a change is about nor a renewal session (a password alone, a
+   * "password lost" code) may make the validators' tokens useless, nor burn the sends of an operation.
+   */
   async resend(serviceName: string, session: SessionUser, operationId: number, ip: string | null = null) {
     const { operations, users } = this.deps;
+    if (session.scope !== 'full') throw forbidden('Renew your credentials first');
+    if (!session.user.is_token_validator) throw forbidden('Only a token validator can ask for a new token');
     const op = await this.find(serviceName, operationId);
-    const own = op.user_id === session.user.user_id;
-    if (!own && !session.user.is_token_validator)
-      throw forbidden('Only the requester or a token validator can ask for a new token');
     // The same people as the first token, never whoever asks: the user a token was addressed to (his own change from
     // this interface), else the service's token validators. After "password lost", a user who had 2FA was not sent his
     // own, and an API change about a user is not sent to that user.

@@ -71,10 +71,8 @@ export function validationScreens(s: Screens) {
         html`${message(m)}
           <p>${failure.text}: operation <strong>${operationId}</strong> is not yours to open.</p>
           <p>
-            If it is your own request, it waits for a token validator, who received its token by SMS. If that SMS did not arrive,
-            the token can be sent again (once a minute at most).
-          </p>
-          ${resend}`,
+            If it is your own request, it waits for a token validator, who received its token by SMS and can have it sent again.
+          </p>`,
       );
     }
     const pending = op.state === 'pending';
@@ -142,7 +140,7 @@ export function validationScreens(s: Screens) {
                   />
                   <button type="submit">Validate</button>
                 </form>
-                ${resend}`
+                ${session.scope === 'full' ? resend : ''}`
             : html`<p><a href="${base}validation">Another operation</a></p>`
         }`,
     );
