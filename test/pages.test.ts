@@ -294,9 +294,33 @@ t.test('a hostile operation number or query is answered, never reflected as mark
   t.equal(res.statusCode, 400);
   res = await v.get(`/secure/${encodeURIComponent('<b>x</b>')}/login`);
   t.equal(res.statusCode, 404, 'an unknown service');
-  t.match(res.body, /This service does not exist/);
-  t.match(res.body, '&lt;b&gt;x&lt;/b&gt;');
+  t.notMatch(res.body, 'b&gt;x');
   t.notMatch(res.body, '<b>x</b>');
+});
+
+t.test('an unknown service is a generic "not found" page on every page: its name from the URL is never shown', async (t) => {
+  const spoof = 'Account suspended: call +33 1 23 45 67 89 now';
+  const name = encodeURIComponent(spoof);
+  const b = browser();
+  const generic = await b.get(`/secure/${encodeURIComponent('pcc-nothing-here')}/login`);
+  t.equal(generic.statusCode, 404);
+  for (const res of [
+    await b.get(`/secure/${name}/login`),
+    await b.get(`/secure/${name}/password-lost`),
+    await b.get(`/secure/${name}/`),
+    await b.get(`/secure/${name}/validation/1`),
+    await b.post(`/secure/${name}/login`, { csrf: 'x', login: 'a', password: 'b' }),
+    await b.post(`/secure/${name}/password-lost`, { csrf: 'x', login: 'a' }),
+  ]) {
+    t.equal(res.statusCode, 404);
+    t.equal(res.headers['cache-control'], 'no-store');
+    t.notMatch(res.body, /suspended|23 45/, 'the name of the URL is not on the page');
+    t.match(res.body, /<title>Not found · pcc-2fa · Certified interface<\/title>/);
+    t.equal(res.body, generic.body, 'the same page for any unknown service');
+  }
+  const known = await b.get(`${base}login`);
+  t.equal(known.statusCode, 200, 'a service that exists still has its pages');
+  t.match(known.body, svc);
 });
 
 t.test('a phone number confirmation is not found on the validation pages, like an operation that does not exist', async (t) => {
