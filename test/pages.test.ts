@@ -1,7 +1,7 @@
 import jsqr from 'jsqr';
 import { PNG } from 'pngjs';
 import t, { type Test } from 'tap';
-import { parseCookies, serializeCookie } from '../src/http/cookies.js';
+import { parseCookies, serializeCookie, soleCookie } from '../src/http/cookies.js';
 import { html, SafeHtml } from '../src/http/html.js';
 import { PAGE_CSP } from '../src/features/secure/pages/layout.js';
 import { auditEvents, buildTestApp } from './helpers/app.js';
@@ -476,6 +476,49 @@ t.test('the service’s URLs lead to these pages; the pages stay out of the Open
   t.ok(pageRoute.test('/secure/{serviceName}/validation/{operationId}'), 'the filter sees a page path');
   t.strictSame(pages, [], 'no page in the document');
   t.ok(paths.includes('/secure/{serviceName}/session'), 'while the JSON API is in it');
+});
+
+t.test('a duplicated session or form cookie is no cookie: a planted one neither opens a session nor passes a form', async (t) => {
+  t.equal(soleCookie('a=1; pcc_session=x; b=2', 'pcc_session'), 'x');
+  t.equal(soleCookie('pcc_session=x; pcc_session=y', 'pcc_session'), undefined, 'two different values');
+  t.equal(soleCookie('pcc_session=x;pcc_session=x', 'pcc_session'), undefined, 'even the same value twice');
+  t.equal(soleCookie('pcc_form=x', 'pcc_session'), undefined);
+  // A session planted from a sibling subdomain or plain HTTP, sent before or after the victim's own.
+  const victim = await loggedIn(validator);
+  const attacker = await loggedIn(await kit.plainUser(svc, { approver: validator }));
+  const own = victim.cookies.get('pcc_session')!;
+  const planted = attacker.cookies.get('pcc_session')!;
+  for (const cookie of [`pcc_session=${planted}; pcc_session=${own}`, `pcc_session=${own}; pcc_session=${planted}`]) {
+    const res = await app.inject({ url: `${base}sessions`, headers: { cookie } });
+    t.equal(res.statusCode, 303, 'no session: to the login page');
+    t.equal(res.headers.location, `${base}login?then=sessions`);
+  }
+  const home = await victim.get(base);
+  t.equal(home.statusCode, 200, 'one session cookie still works');
+  // Login CSRF: the attacker plants his form cookie, whose token he knows, and posts his own login from the victim's browser.
+  const stranger = browser();
+  const csrf = csrfOf((await stranger.get(`${base}login`)).body);
+  const victimForm = browser();
+  await victimForm.get(`${base}login`);
+  const fields = { csrf, ...(await loginFields(validator)) };
+  for (const cookie of [
+    `pcc_form=${stranger.cookies.get('pcc_form')}; pcc_form=${victimForm.cookies.get('pcc_form')}`,
+    `pcc_form=${victimForm.cookies.get('pcc_form')}; pcc_form=${stranger.cookies.get('pcc_form')}`,
+  ]) {
+    const res = await app.inject({
+      method: 'POST',
+      url: `${base}login`,
+      remoteAddress: freshIp(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+      payload: new URLSearchParams(fields).toString(),
+    });
+    t.equal(res.statusCode, 403, 'the form is refused');
+    t.notOk(
+      setCookies(res).some((c) => c.startsWith('pcc_session=')),
+      'no session is opened',
+    );
+  }
+  t.equal((await stranger.post(`${base}login`, fields)).statusCode, 303, 'the form cookie alone passes');
 });
 
 t.test('under TLS (an https PUBLIC_URL) the cookies are Secure', async (t) => {
