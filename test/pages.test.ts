@@ -521,6 +521,15 @@ t.test('a duplicated session or form cookie is no cookie: a planted one neither 
   t.equal((await stranger.post(`${base}login`, fields)).statusCode, 303, 'the form cookie alone passes');
 });
 
+t.test('an https PUBLIC_URL (TLS at a proxy) sends HSTS; a plain HTTP one does not', async (t) => {
+  const tls = await buildTestApp(t, { env: { PUBLIC_URL: 'https://pcc.example.com', TRUSTED_PROXIES: '127.0.0.1' } });
+  for (const url of ['/secure/', '/1.0/dedicatedCloud']) {
+    const res = await tls.app.inject({ url });
+    t.equal(res.headers['strict-transport-security'], 'max-age=31536000; includeSubDomains', url);
+  }
+  t.equal((await app.inject({ url: '/secure/' })).headers['strict-transport-security'], undefined, 'plain HTTP: none');
+});
+
 t.test('under TLS (an https PUBLIC_URL) the cookies are Secure', async (t) => {
   const tls = await buildTestApp(t, { env: { PUBLIC_URL: 'https://pcc.example.com' } });
   const name = await tls.newService();
