@@ -6,7 +6,7 @@ import { html, SafeHtml } from '../src/http/html.js';
 import { PAGE_CSP } from '../src/features/secure/pages/layout.js';
 import { auditEvents, buildTestApp } from './helpers/app.js';
 import { csrfOf, PageBrowser, parseSetCookie, setCookies } from './helpers/pages.js';
-import { freshIp, freshPassword, secureKit, totpCode, type Person } from './helpers/secure.js';
+import { freshIp, freshName, freshPassword, freshPhone, secureKit, totpCode, type Person } from './helpers/secure.js';
 
 // The certified interface's pages (src/features/secure/pages): what each answers, its headers, its cookies, its forms.
 // jsqr is CommonJS: its function is the module's `default` property.
@@ -354,6 +354,41 @@ t.test('a phone number confirmation is not found on the validation pages, like a
   );
   const confirm = await kit.api('POST', `/1.0/dedicatedCloud/${svc}/user/${person.userId}/confirmPhoneNumber`, { token });
   t.equal(confirm.statusCode, 200, 'its owner still confirms the number');
+});
+
+t.test('the operation page shows what its SMS said, and a new token’s SMS says it again', async (t) => {
+  const phone = freshPhone();
+  const name = freshName('mallory');
+  const res = await kit.api('POST', `/1.0/dedicatedCloud/${svc}/user`, {
+    name,
+    password: freshPassword(),
+    phoneNumber: phone,
+    tokenValidator: true,
+  });
+  t.equal(res.json().state, 'waitingTodo');
+  await kit.settle();
+  const { operation_id: operationId } = await kit.operationOf(res.json().taskId);
+  const said = `create user ${name} as a token validator with phone ${phone}`;
+  const first = kit.inbox.to(validator.phone!).filter((m) => m.body.operationId === operationId);
+  t.equal(first.length, 1);
+  t.match(first[0]!.body.message, `(${said})`);
+  const v = await loggedIn(validator);
+  const view = await v.get(`${base}validation/${operationId}`);
+  t.equal(view.statusCode, 200);
+  t.match(view.body, `<td id="summary">${said}</td>`, 'the validator sees what he grants, and the number');
+  t.match(view.body, `Create user ${name}`);
+  ctx.clock.advance(61_000);
+  const resend = await v.post(`${base}validation/${operationId}/resend`, { csrf: csrfOf(view.body) });
+  t.equal(resend.statusCode, 303);
+  await kit.settle();
+  const all = kit.inbox.to(validator.phone!).filter((m) => m.body.operationId === operationId);
+  t.equal(all.length, 2);
+  t.equal(
+    all[1]!.body.message.replace(/Token: \d{8}/, ''),
+    all[0]!.body.message.replace(/Token: \d{8}/, ''),
+    'the new SMS says the same, its token apart',
+  );
+  t.match(all[1]!.body.message, `Validate at http://127.0.0.1:3000${base}validation/${operationId}`);
 });
 
 t.test('a value stored in the database reaches the page escaped (who asked for an operation)', async (t) => {

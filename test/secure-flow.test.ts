@@ -125,6 +125,7 @@ t.test('the guide: a token validator sets up 2FA through the certified interface
       state: 'pending',
       taskId: change.taskId,
       description: 'Change the password and 2FA secret of admin',
+      summary: 'new password and 2FA secret for admin',
       user: 'admin',
       requestedBy: 'admin',
       createdAt: ovhDate(ctx.clock.now()),

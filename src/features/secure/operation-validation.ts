@@ -25,6 +25,7 @@ export class OperationValidationService {
       state: op.state === 'pending' && op.token_expires_at <= clock.now() ? 'expired' : op.state,
       taskId: op.task_id,
       description: task?.description ?? null,
+      summary: op.summary,
       user: subject?.name ?? null,
       requestedBy: op.requested_by,
       createdAt: toOvhDate(op.created_at),
@@ -78,7 +79,8 @@ export class OperationValidationService {
     // own, and an API change about a user is not sent to that user.
     const tokenTo = op.token_to_user_id === null ? null : ((await users.findById(op.token_to_user_id)) ?? null);
     const recipients = await users.tokenRecipients(this.deps.db, serviceName, tokenTo);
-    await operations.resend(serviceName, operationId, recipients, op.kind, {
+    // The new SMS says what the first one said.
+    await operations.resend(serviceName, operationId, recipients, op.summary ?? op.kind, {
       actor: session.user.name,
       userId: session.user.user_id,
       ip,

@@ -135,6 +135,9 @@ export default async function secureRoutes(app: App) {
     state: StringEnum(['pending', 'validated', 'expired', 'blocked', 'canceled']),
     taskId: Type.Union([Type.Integer(), Type.Null()]),
     description: Type.Union([Type.String(), Type.Null()], { description: 'What the operation changes: its task' }),
+    summary: Type.Union([Type.String(), Type.Null()], {
+      description: 'What the SMS said it asks for: what changes, for whom, a right granted or revoked',
+    }),
     user: Type.Union([Type.String(), Type.Null()]),
     requestedBy: Type.String(),
     createdAt: Type.String({ format: 'date-time' }),

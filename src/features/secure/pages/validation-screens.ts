@@ -88,6 +88,14 @@ export function validationScreens(s: Screens) {
             <th scope="row">Change</th>
             <td>${op.description ?? op.kind}</td>
           </tr>
+          ${
+            op.summary
+              ? html`<tr>
+                  <th scope="row">As the SMS said</th>
+                  <td id="summary">${op.summary}</td>
+                </tr>`
+              : ''
+          }
           <tr>
             <th scope="row">Kind</th>
             <td>${op.kind}${op.taskId !== null ? ` (task ${op.taskId})` : ''}</td>
