@@ -22,7 +22,14 @@ t.test(`kill -9 with ${ADDS + REMOVES} whitelist tasks in flight, then a restart
   const client = await serviceWithClient(setup, serviceName, 'crash');
   await setup.close();
   // A short lease: the tasks the killed worker held are claimed again 5 s after the kill, not a minute.
-  const env = { ...store.env, TASK_LEASE_SECONDS: '5', TASK_POLL_MS: '200', RATE_LIMIT_PER_MINUTE: '100000' };
+  // One task at a time, so that the kill lands at a known point of the queue (lanes are tested in worker.test.ts).
+  const env = {
+    ...store.env,
+    TASK_LEASE_SECONDS: '5',
+    TASK_POLL_MS: '200',
+    RATE_LIMIT_PER_MINUTE: '100000',
+    TASK_CONCURRENCY: '1',
+  };
 
   const first = await startServer(t, { ...env, WORKER_ENABLED: 'false' });
   const auth = { authorization: `Bearer ${await bearerToken(first.port, client)}` };
@@ -66,6 +73,8 @@ t.test(`kill -9 with ${ADDS + REMOVES} whitelist tasks in flight, then a restart
     await blocker.query('SELECT 1 FROM two_fa_whitelist WHERE id = $1 FOR UPDATE', [rows[0]!.whitelist_id]);
     const second = await startServer(t, env);
     const waiting = async () => {
+      // Inside its transaction, a session sees one snapshot of the statistics unless it drops it: a fresh look each time.
+      await blocker.query('SELECT pg_stat_clear_snapshot()');
       const res = await blocker.query(
         `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
       );

@@ -267,7 +267,7 @@ t.test(
         await ctx.handle.db
           .selectFrom('auth_failure')
           .select('failures')
-          .where('key', '=', lockKeys.user(svc, person.name).key)
+          .where('key', '=', lockKeys.factor(lockKeys.user(svc, person.name), 'enrollmentCode').key)
           .executeTakeFirstOrThrow()
       ).failures;
     t.equal(await failures(), 3, 'three failures on the user');

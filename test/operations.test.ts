@@ -343,6 +343,33 @@ t.test('wrong tokens count against the validator across operations: the sixth gu
   t.match(await operationRow(operations[2]!), { state: 'pending', failed_attempts: 1 }, 'the refused guesses were not checked');
 });
 
+t.test('failed logins by a stranger do not stop a logged-in validator from validating: his token counts apart', async (t) => {
+  const g = await gatedChange();
+  // Someone who knows the validator's login tries passwords from addresses of his own until the login locks.
+  for (let i = 0; i < 6; i++) await kit.login(g.svc, { login: g.admin.name, password: `guess-${i}-${freshPassword()}` });
+  t.equal((await kit.login(g.svc, { login: g.admin.name, password: g.admin.password })).statusCode, 429, 'the login is locked');
+  const res = await g.validate(g.token());
+  t.equal(res.statusCode, 200, `the validator's session still validates: ${res.body}`);
+  await kit.settle();
+  t.equal((await kit.task(g.svc, g.taskId)).state, 'done');
+});
+
+t.test('wrong tokens do not lock the validator out of his login, and an unlock clears them', async (t) => {
+  const ip = freshIp();
+  const validate = (g: Awaited<ReturnType<typeof gatedChange>>, token: string) =>
+    kit.secure('POST', g.svc, `/operation/${g.operationId}/validate`, { session: g.session, ip, payload: { token } });
+  const g = await gatedChange();
+  for (let i = 0; i < 5; i++) t.equal((await validate(g, wrongOf(g.token()))).statusCode, 400);
+  t.equal((await validate(g, g.token())).statusCode, 429, 'the sixth token waits');
+  t.equal((await kit.session(g.svc, g.admin)).scope, 'full', 'his login is not locked by them');
+  const g2 = await gatedChange();
+  for (let i = 0; i < 5; i++) await validate(g2, wrongOf(g2.token()));
+  t.equal((await validate(g2, g2.token())).statusCode, 429);
+  const unlock = await kit.api('POST', `/1.0/dedicatedCloud/${g2.svc}/user/${g2.admin.userId}/unlock`);
+  t.equal(unlock.statusCode, 200, unlock.body);
+  t.not((await validate(g2, g2.token())).statusCode, 429, 'the unlock cleared the token count too');
+});
+
 t.test('a phone number confirmation is no operation of the certified interface: 404 like none, its token kept', async (t) => {
   const svc = await ctx.newService();
   const admin = await kit.validator(svc);

@@ -207,13 +207,17 @@ workerTest(
     const running = new Set<number>();
     const seen: Array<[number, number]> = [];
     let overlap = 0;
+    let release: () => void = () => {};
+    const together = new Promise<void>((resolve) => (release = resolve));
     const probe: TaskHandler = {
       apply: async (_trx, task) => {
         const { whitelistId: subject, step } = task.payload as { whitelistId: number; step: number };
         if (running.has(subject)) throw new Error(`subject ${subject} ran twice at once`);
         running.add(subject);
         overlap = Math.max(overlap, running.size);
-        await new Promise((resolve) => setImmediate(resolve));
+        // The first tasks wait (a second at most) for another lane to join them: side by side, whatever the load.
+        if (running.size >= 2 || ctx.handle.kind !== 'pg') release();
+        await Promise.race([together, new Promise((resolve) => setTimeout(resolve, 1000))]);
         seen.push([subject, step]);
         running.delete(subject);
       },

@@ -56,10 +56,11 @@ export async function runningLocks(db: Kysely<Database>, keys: string[], now: Da
 
 /** Deletes an account's key and every (account, network) pair key of it. Returns how many there were. */
 export async function deleteAccountCounters(db: Kysely<Database>, accountKey: string): Promise<number> {
-  const pairs = `${accountKey.replace(/[\\%_]/g, (c) => `\\${c}`)}@%`;
+  const escaped = accountKey.replace(/[\\%_]/g, (c) => `\\${c}`);
   const result = await db
     .deleteFrom('auth_failure')
-    .where((eb) => eb.or([eb('key', '=', accountKey), eb('key', 'like', pairs)]))
+    // The account, its pairs (`…@network`), its factors (`…#factor`) and their pairs.
+    .where((eb) => eb.or([eb('key', '=', accountKey), eb('key', 'like', `${escaped}@%`), eb('key', 'like', `${escaped}#%`)]))
     .executeTakeFirst();
   return Number(result.numDeletedRows);
 }

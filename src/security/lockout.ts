@@ -64,6 +64,16 @@ export const lockKeys = {
     policy: PAIR_POLICY,
   }),
   network: (ip: string): LockKey => ({ key: `ip:${clientNetworkKey(ip)}`, kind: 'network', policy: NETWORK_POLICY }),
+  /**
+   * A factor a logged-in user types (an SMS operation token, an enrollment code), counted for him apart from his
+   * login: failed logins by a stranger must not stop a validator from validating, nor the other way round. An unlock of
+   * the account clears these too.
+   */
+  factor: (account: LockKey, factor: 'operationToken' | 'enrollmentCode'): LockKey => ({
+    key: `${account.key}#${factor}`,
+    kind: 'account',
+    policy: ACCOUNT_POLICY,
+  }),
 };
 
 /** The keys an attempt by `account` from `ip` counts on: the account, the pair, the client's network. */

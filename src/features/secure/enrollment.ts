@@ -74,7 +74,7 @@ export class EnrollmentService {
       totpSecret = box.open(enrollment.secret_ciphertext, contexts.enrollmentSecret(enrollment.enrollment_id));
       // The enrollment code counts like a login code, on the user, the pair and the network: decided and counted before
       // it is checked, given back when it matches.
-      const keys = attemptKeys(lockKeys.user(serviceName, user.name), ip);
+      const keys = attemptKeys(lockKeys.factor(lockKeys.user(serviceName, user.name), 'enrollmentCode'), ip);
       const admission = await lockout.admit(keys);
       if (!admission.admitted) throw tooMany(admission.waitMs);
       step = input.code ? await matchTotp(totpSecret, input.code, clock.now()) : undefined;

@@ -43,7 +43,7 @@ export class OperationValidationService {
     const { operations, lockout } = this.deps;
     requireValidator(session);
     await this.requireScopeFor(session, await this.find(serviceName, operationId));
-    const keys = attemptKeys(lockKeys.user(serviceName, session.user.name), ip);
+    const keys = attemptKeys(lockKeys.factor(lockKeys.user(serviceName, session.user.name), 'operationToken'), ip);
     const admission = await lockout.admit(keys);
     if (!admission.admitted) throw tooMany(admission.waitMs);
     let op: OperationRow;

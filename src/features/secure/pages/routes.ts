@@ -17,6 +17,10 @@ import { validationScreens } from './validation-screens.js';
  * session rides in a cookie; the JSON API takes only its bearer token, never the cookie. Out of the OpenAPI document.
  */
 export default async function securePages(app: App, options: PageOptions) {
+  // Every page's form posts `application/x-www-form-urlencoded`: this plugin's routes take forms (no other route does).
+  app.addHook('onRoute', (route) => {
+    route.config = { ...(route.config as object), forms: true } as typeof route.config;
+  });
   const screens = new Screens(app, new PageSessions(options));
   // A page of a service that does not exist is a generic "not found" before anything else (a form's refusal, a
   // redirection to its login): no page reflects a service name nobody created.
