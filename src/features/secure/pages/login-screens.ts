@@ -81,7 +81,7 @@ export function loginScreens(s: Screens) {
 
   app.post(
     '/secure/:serviceName/login',
-    { schema: { ...hidden, params: Params, body: Form }, config: { forms: true, rateLimit: { max: 20, timeWindow: 60_000 } } },
+    { schema: { ...hidden, params: Params, body: Form }, config: { rateLimit: { max: 20, timeWindow: 60_000 } } },
     async (request, reply) => {
       const { serviceName } = request.params;
       const form = request.body as FormFields;
@@ -105,19 +105,15 @@ export function loginScreens(s: Screens) {
     },
   );
 
-  app.post(
-    '/secure/:serviceName/logout',
-    { schema: { ...hidden, params: Params, body: Form }, config: { forms: true } },
-    async (request, reply) => {
-      const { serviceName } = request.params;
-      const session = await s.user(request, reply, serviceName);
-      if (!session) return reply;
-      if (!(await s.csrfOk(request, reply, serviceName, request.body as FormFields, session))) return reply;
-      await app.services.secure.logout(session, request.clientIp);
-      sessions.clearSession(request, reply, serviceName);
-      return reply.redirect(`${sessions.base(serviceName)}login?out=1`, 303);
-    },
-  );
+  app.post('/secure/:serviceName/logout', { schema: { ...hidden, params: Params, body: Form } }, async (request, reply) => {
+    const { serviceName } = request.params;
+    const session = await s.user(request, reply, serviceName);
+    if (!session) return reply;
+    if (!(await s.csrfOk(request, reply, serviceName, request.body as FormFields, session))) return reply;
+    await app.services.secure.logout(session, request.clientIp);
+    sessions.clearSession(request, reply, serviceName);
+    return reply.redirect(`${sessions.base(serviceName)}login?out=1`, 303);
+  });
 
   app.get('/secure/:serviceName/', { schema: { hide: true, params: Params } }, async (request, reply) => {
     const { serviceName } = request.params;

@@ -144,7 +144,7 @@ export function password2faScreens(s: Screens) {
 
   app.post(
     '/secure/:serviceName/password-2fa/start',
-    { schema: { ...hidden, params: Params, body: Form }, config: { forms: true } },
+    { schema: { ...hidden, params: Params, body: Form } },
     async (request, reply) => {
       const { serviceName } = request.params;
       const session = await s.user(request, reply, serviceName);
@@ -174,7 +174,7 @@ export function password2faScreens(s: Screens) {
 
   app.post(
     '/secure/:serviceName/password-2fa',
-    { schema: { ...hidden, params: Params, body: Form }, config: { forms: true, rateLimit: { max: 20, timeWindow: 60_000 } } },
+    { schema: { ...hidden, params: Params, body: Form }, config: { rateLimit: { max: 20, timeWindow: 60_000 } } },
     async (request, reply) => {
       const { serviceName } = request.params;
       const session = await s.user(request, reply, serviceName);

@@ -73,7 +73,7 @@ export function passwordLostScreens(s: Screens) {
 
   app.post(
     '/secure/:serviceName/password-lost',
-    { schema: { ...hidden, params: Params, body: Form }, config: { forms: true, rateLimit: { max: 5, timeWindow: 60_000 } } },
+    { schema: { ...hidden, params: Params, body: Form }, config: { rateLimit: { max: 5, timeWindow: 60_000 } } },
     async (request, reply) => {
       const { serviceName } = request.params;
       const form = request.body as FormFields;
@@ -95,7 +95,7 @@ export function passwordLostScreens(s: Screens) {
 
   app.post(
     '/secure/:serviceName/password-lost/code',
-    { schema: { ...hidden, params: Params, body: Form }, config: { forms: true, rateLimit: { max: 20, timeWindow: 60_000 } } },
+    { schema: { ...hidden, params: Params, body: Form }, config: { rateLimit: { max: 20, timeWindow: 60_000 } } },
     async (request, reply) => {
       const { serviceName } = request.params;
       const form = request.body as FormFields;

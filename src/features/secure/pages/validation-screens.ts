@@ -189,10 +189,7 @@ export function validationScreens(s: Screens) {
 
   app.post(
     '/secure/:serviceName/validation/:operationId',
-    {
-      schema: { ...hidden, params: OperationParams, body: Form },
-      config: { forms: true, rateLimit: { max: 30, timeWindow: 60_000 } },
-    },
+    { schema: { ...hidden, params: OperationParams, body: Form }, config: { rateLimit: { max: 30, timeWindow: 60_000 } } },
     async (request, reply) => {
       const { serviceName } = request.params;
       const operationId = Number(request.params.operationId);
@@ -221,10 +218,7 @@ export function validationScreens(s: Screens) {
 
   app.post(
     '/secure/:serviceName/validation/:operationId/resend',
-    {
-      schema: { ...hidden, params: OperationParams, body: Form },
-      config: { forms: true, rateLimit: { max: 10, timeWindow: 60_000 } },
-    },
+    { schema: { ...hidden, params: OperationParams, body: Form }, config: { rateLimit: { max: 10, timeWindow: 60_000 } } },
     async (request, reply) => {
       const { serviceName } = request.params;
       const operationId = Number(request.params.operationId);
