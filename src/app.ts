@@ -185,12 +185,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   await app.register(swagger, openApiOptions());
   // Security headers on every answer: nosniff, no framing, no referrer, a CSP that allows nothing (JSON needs
-  // nothing), and HSTS once the server speaks TLS. The HTML pages set their own CSP.
+  // nothing), and HSTS once the browser speaks TLS: the server's own, or a proxy's in front (an https PUBLIC_URL). The
+  // HTML pages set their own CSP.
   await app.register(helmet, {
     contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
     frameguard: { action: 'deny' },
     referrerPolicy: { policy: 'no-referrer' },
-    hsts: deps.https ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+    hsts: deps.https || publicUrlOf(config).startsWith('https:') ? { maxAge: 31_536_000, includeSubDomains: true } : false,
   });
   // Swagger UI, where operators type OAuth2 secrets: its own files only, never in a frame.
   await app.register(swaggerUi, {

@@ -197,6 +197,35 @@ t.test('no more than 5 tokens are sent for one operation', async (t) => {
   t.equal(inbox.to(g.admin.phone!).filter((m) => m.body.operationId === g.operationId).length, 5);
 });
 
+t.test('only a full session of a token validator may have a token sent again: each new token voids the last', async (t) => {
+  const g = await gatedChange();
+  ctx.clock.advance(61_000);
+  const refused = async (session: string, message: RegExp, label: string) => {
+    const res = await g.resend(session);
+    t.equal(res.statusCode, 403, `${label}: ${res.body}`);
+    t.equal(res.json().class, 'Client::Forbidden');
+    t.match(res.json().message, message);
+  };
+  // The user the change is about (a full session, no token validator).
+  const subject = await kit.session(g.svc, g.person);
+  t.equal(subject.scope, 'full');
+  await refused(subject.sessionToken, /token validator/, 'the subject of the change');
+  // A token validator's "password lost" session: his phone alone, a renewal session.
+  const lost = await kit.secure('POST', g.svc, '/passwordLost', { payload: { login: g.admin.name }, ip: freshIp() });
+  t.equal(lost.statusCode, 202);
+  await kit.settle();
+  const renewal = await kit.login(g.svc, { login: g.admin.name, resetToken: inbox.latestResetCode(g.admin.phone!) });
+  t.equal(renewal.json().scope, 'credentialsRenewal');
+  await refused(renewal.json().sessionToken, /Renew your credentials first/, 'a password-lost session');
+  // Six asks would have burnt the five sends and voided every token; none was sent, and the first token still works.
+  for (let i = 0; i < 5; i++) {
+    ctx.clock.advance(61_000);
+    t.equal((await g.resend(subject.sessionToken)).statusCode, 403);
+  }
+  t.match(await operationRow(g.operationId), { state: 'pending', sends: 1 });
+  t.equal((await g.validate(g.token())).statusCode, 200, 'the token the validator received still validates');
+});
+
 t.test('a resend of an operation that is no longer pending is refused', async (t) => {
   const g = await gatedChange();
   await g.validate(g.token());
@@ -339,4 +368,37 @@ t.test('wrong tokens do not lock the validator out of his login, and an unlock c
   const unlock = await kit.api('POST', `/1.0/dedicatedCloud/${g2.svc}/user/${g2.admin.userId}/unlock`);
   t.equal(unlock.statusCode, 200, unlock.body);
   t.not((await validate(g2, g2.token())).statusCode, 429, 'the unlock cleared the token count too');
+});
+
+t.test('a phone number confirmation is no operation of the certified interface: 404 like none, its token kept', async (t) => {
+  const svc = await ctx.newService();
+  const admin = await kit.validator(svc);
+  const person = await kit.plainUser(svc, { approver: admin });
+  const op = await db
+    .selectFrom('operation')
+    .selectAll()
+    .where('user_id', '=', person.userId)
+    .where('kind', '=', 'confirmPhoneNumber')
+    .executeTakeFirstOrThrow();
+  const token = inbox.latestToken(person.phone!);
+  const { sessionToken: session } = await kit.session(svc, admin);
+  const missing = 999_999_999;
+  const ip = freshIp();
+  const same = async (method: 'GET' | 'POST', path: (id: number) => string, payload?: unknown) => {
+    const real = await kit.secure(method, svc, path(op.operation_id), { session, payload, ip });
+    const none = await kit.secure(method, svc, path(missing), { session, payload, ip });
+    t.equal(real.statusCode, 404, `${method} ${path(0)}: ${real.body}`);
+    t.strictSame(real.json(), { ...none.json(), message: none.json().message.replace(String(missing), String(op.operation_id)) });
+  };
+  await same('GET', (id) => `/operation/${id}`);
+  await same('POST', (id) => `/operation/${id}/validate`, { token: wrongOf(token) });
+  await same('POST', (id) => `/operation/${id}/validate`, { token });
+  ctx.clock.advance(61_000);
+  await same('POST', (id) => `/operation/${id}/resend`);
+  await kit.settle();
+  t.equal(inbox.latestToken(person.phone!), token, 'no new token was sent');
+  t.match(await operationRow(op.operation_id), { state: 'pending', failed_attempts: 0, sends: 1 });
+  const confirm = await kit.api('POST', `/1.0/dedicatedCloud/${svc}/user/${person.userId}/confirmPhoneNumber`, { token });
+  t.equal(confirm.statusCode, 200, 'its owner still confirms the number with the token');
+  t.equal((await kit.userRow(person.userId)).phone_confirmed, true);
 });

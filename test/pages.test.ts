@@ -1,12 +1,12 @@
 import jsqr from 'jsqr';
 import { PNG } from 'pngjs';
 import t, { type Test } from 'tap';
-import { parseCookies, serializeCookie } from '../src/http/cookies.js';
+import { parseCookies, serializeCookie, soleCookie } from '../src/http/cookies.js';
 import { html, SafeHtml } from '../src/http/html.js';
 import { PAGE_CSP } from '../src/features/secure/pages/layout.js';
 import { auditEvents, buildTestApp } from './helpers/app.js';
 import { csrfOf, PageBrowser, parseSetCookie, setCookies } from './helpers/pages.js';
-import { freshIp, freshPassword, secureKit, totpCode, type Person } from './helpers/secure.js';
+import { freshIp, freshName, freshPassword, freshPhone, secureKit, totpCode, type Person } from './helpers/secure.js';
 
 // The certified interface's pages (src/features/secure/pages): what each answers, its headers, its cookies, its forms.
 // jsqr is CommonJS: its function is the module's `default` property.
@@ -236,7 +236,11 @@ t.test('Password and 2FA Shared Secret, then operation validation, page by page'
   const own = await b.get(opUrl);
   t.equal(own.statusCode, 200);
   t.match(own.body, `Your change is operation ${operationId}`);
-  t.match(own.body, /Send the token again/, 'the requester may have the token sent again');
+  t.notMatch(own.body, /Send the token again/, 'the requester is offered no new token: it would void the validators’ one');
+  ctx.clock.advance(61_000);
+  res = await b.post(`${base}validation/${operationId}/resend`, { csrf: csrfOf(own.body) });
+  t.equal(res.statusCode, 403, 'nor may he ask for one');
+  t.match(res.body, /Renew your credentials first/);
 
   await kit.settle();
   const sms = kit.inbox.latest(validator.phone!);
@@ -290,9 +294,101 @@ t.test('a hostile operation number or query is answered, never reflected as mark
   t.equal(res.statusCode, 400);
   res = await v.get(`/secure/${encodeURIComponent('<b>x</b>')}/login`);
   t.equal(res.statusCode, 404, 'an unknown service');
-  t.match(res.body, /This service does not exist/);
-  t.match(res.body, '&lt;b&gt;x&lt;/b&gt;');
+  t.notMatch(res.body, 'b&gt;x');
   t.notMatch(res.body, '<b>x</b>');
+});
+
+t.test('an unknown service is a generic "not found" page on every page: its name from the URL is never shown', async (t) => {
+  const spoof = 'Account suspended: call +33 1 23 45 67 89 now';
+  const name = encodeURIComponent(spoof);
+  const b = browser();
+  const generic = await b.get(`/secure/${encodeURIComponent('pcc-nothing-here')}/login`);
+  t.equal(generic.statusCode, 404);
+  for (const res of [
+    await b.get(`/secure/${name}/login`),
+    await b.get(`/secure/${name}/password-lost`),
+    await b.get(`/secure/${name}/`),
+    await b.get(`/secure/${name}/validation/1`),
+    await b.post(`/secure/${name}/login`, { csrf: 'x', login: 'a', password: 'b' }),
+    await b.post(`/secure/${name}/password-lost`, { csrf: 'x', login: 'a' }),
+  ]) {
+    t.equal(res.statusCode, 404);
+    t.equal(res.headers['cache-control'], 'no-store');
+    t.notMatch(res.body, /suspended|23 45/, 'the name of the URL is not on the page');
+    t.match(res.body, /<title>Not found · pcc-2fa · Certified interface<\/title>/);
+    t.equal(res.body, generic.body, 'the same page for any unknown service');
+  }
+  const known = await b.get(`${base}login`);
+  t.equal(known.statusCode, 200, 'a service that exists still has its pages');
+  t.match(known.body, svc);
+});
+
+t.test('a phone number confirmation is not found on the validation pages, like an operation that does not exist', async (t) => {
+  const person = await kit.plainUser(svc, { approver: validator });
+  const op = await ctx.handle.db
+    .selectFrom('operation')
+    .selectAll()
+    .where('user_id', '=', person.userId)
+    .where('kind', '=', 'confirmPhoneNumber')
+    .executeTakeFirstOrThrow();
+  const token = kit.inbox.latestToken(person.phone!);
+  const v = await loggedIn(validator);
+  const csrf = csrfOf((await v.get(`${base}validation`)).body);
+  const missing = 999_999_998;
+  const same = async (label: string, answer: (id: number) => Promise<{ statusCode: number; body: string }>) => {
+    const real = await answer(op.operation_id);
+    const none = await answer(missing);
+    t.equal(real.statusCode, 404, label);
+    t.equal(real.body, none.body.replaceAll(String(missing), String(op.operation_id)), `${label}: the same page as none`);
+  };
+  await same('view', (id) => v.get(`${base}validation/${id}`));
+  await same('wrong token', (id) =>
+    v.post(`${base}validation/${id}`, { csrf, token: token === '00000000' ? '00000001' : '00000000' }),
+  );
+  await same('token', (id) => v.post(`${base}validation/${id}`, { csrf, token }));
+  ctx.clock.advance(61_000);
+  await same('resend', (id) => v.post(`${base}validation/${id}/resend`, { csrf }));
+  t.match(
+    await ctx.handle.db.selectFrom('operation').selectAll().where('operation_id', '=', op.operation_id).executeTakeFirstOrThrow(),
+    { state: 'pending', failed_attempts: 0, sends: 1 },
+  );
+  const confirm = await kit.api('POST', `/1.0/dedicatedCloud/${svc}/user/${person.userId}/confirmPhoneNumber`, { token });
+  t.equal(confirm.statusCode, 200, 'its owner still confirms the number');
+});
+
+t.test('the operation page shows what its SMS said, and a new token’s SMS says it again', async (t) => {
+  const phone = freshPhone();
+  const name = freshName('mallory');
+  const res = await kit.api('POST', `/1.0/dedicatedCloud/${svc}/user`, {
+    name,
+    password: freshPassword(),
+    phoneNumber: phone,
+    tokenValidator: true,
+  });
+  t.equal(res.json().state, 'waitingTodo');
+  await kit.settle();
+  const { operation_id: operationId } = await kit.operationOf(res.json().taskId);
+  const said = `create user ${name} as a token validator with phone ${phone}`;
+  const first = kit.inbox.to(validator.phone!).filter((m) => m.body.operationId === operationId);
+  t.equal(first.length, 1);
+  t.match(first[0]!.body.message, `(${said})`);
+  const v = await loggedIn(validator);
+  const view = await v.get(`${base}validation/${operationId}`);
+  t.equal(view.statusCode, 200);
+  t.match(view.body, `<td id="summary">${said}</td>`, 'the validator sees what he grants, and the number');
+  t.match(view.body, `Create user ${name}`);
+  ctx.clock.advance(61_000);
+  const resend = await v.post(`${base}validation/${operationId}/resend`, { csrf: csrfOf(view.body) });
+  t.equal(resend.statusCode, 303);
+  await kit.settle();
+  const all = kit.inbox.to(validator.phone!).filter((m) => m.body.operationId === operationId);
+  t.equal(all.length, 2);
+  t.equal(
+    all[1]!.body.message.replace(/Token: \d{8}/, ''),
+    all[0]!.body.message.replace(/Token: \d{8}/, ''),
+    'the new SMS says the same, its token apart',
+  );
+  t.match(all[1]!.body.message, `Validate at http://127.0.0.1:3000${base}validation/${operationId}`);
 });
 
 t.test('a value stored in the database reaches the page escaped (who asked for an operation)', async (t) => {
@@ -356,9 +452,12 @@ t.test('password lost: the same answer for any login; the code opens a renewal s
     answers.push(res.body.replaceAll(login, 'LOGIN').replace(/value="[A-Za-z0-9_-]{43}"/, ''));
   }
   t.equal(answers[0], answers[1]);
+  await app.services.background.settled();
   await kit.settle();
   const b = browser();
   let res = await b.submit(`${base}password-lost`, `${base}password-lost`, { login: person.name });
+  // The code is made in the background after the answer: done before the worker sends it.
+  await app.services.background.settled();
   await kit.settle();
   res = await b.post(`${base}password-lost/code`, { csrf: csrfOf(res.body), login: person.name, resetToken: '00000000' });
   t.equal(res.statusCode, 401);
@@ -412,6 +511,58 @@ t.test('the service’s URLs lead to these pages; the pages stay out of the Open
   t.ok(pageRoute.test('/secure/{serviceName}/validation/{operationId}'), 'the filter sees a page path');
   t.strictSame(pages, [], 'no page in the document');
   t.ok(paths.includes('/secure/{serviceName}/session'), 'while the JSON API is in it');
+});
+
+t.test('a duplicated session or form cookie is no cookie: a planted one neither opens a session nor passes a form', async (t) => {
+  t.equal(soleCookie('a=1; pcc_session=x; b=2', 'pcc_session'), 'x');
+  t.equal(soleCookie('pcc_session=x; pcc_session=y', 'pcc_session'), undefined, 'two different values');
+  t.equal(soleCookie('pcc_session=x;pcc_session=x', 'pcc_session'), undefined, 'even the same value twice');
+  t.equal(soleCookie('pcc_form=x', 'pcc_session'), undefined);
+  // A session planted from a sibling subdomain or plain HTTP, sent before or after the victim's own.
+  const victim = await loggedIn(validator);
+  const attacker = await loggedIn(await kit.plainUser(svc, { approver: validator }));
+  const own = victim.cookies.get('pcc_session')!;
+  const planted = attacker.cookies.get('pcc_session')!;
+  for (const cookie of [`pcc_session=${planted}; pcc_session=${own}`, `pcc_session=${own}; pcc_session=${planted}`]) {
+    const res = await app.inject({ url: `${base}sessions`, headers: { cookie } });
+    t.equal(res.statusCode, 303, 'no session: to the login page');
+    t.equal(res.headers.location, `${base}login?then=sessions`);
+  }
+  const home = await victim.get(base);
+  t.equal(home.statusCode, 200, 'one session cookie still works');
+  // Login CSRF: the attacker plants his form cookie, whose token he knows, and posts his own login from the victim's browser.
+  const stranger = browser();
+  const csrf = csrfOf((await stranger.get(`${base}login`)).body);
+  const victimForm = browser();
+  await victimForm.get(`${base}login`);
+  const fields = { csrf, ...(await loginFields(validator)) };
+  for (const cookie of [
+    `pcc_form=${stranger.cookies.get('pcc_form')}; pcc_form=${victimForm.cookies.get('pcc_form')}`,
+    `pcc_form=${victimForm.cookies.get('pcc_form')}; pcc_form=${stranger.cookies.get('pcc_form')}`,
+  ]) {
+    const res = await app.inject({
+      method: 'POST',
+      url: `${base}login`,
+      remoteAddress: freshIp(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+      payload: new URLSearchParams(fields).toString(),
+    });
+    t.equal(res.statusCode, 403, 'the form is refused');
+    t.notOk(
+      setCookies(res).some((c) => c.startsWith('pcc_session=')),
+      'no session is opened',
+    );
+  }
+  t.equal((await stranger.post(`${base}login`, fields)).statusCode, 303, 'the form cookie alone passes');
+});
+
+t.test('an https PUBLIC_URL (TLS at a proxy) sends HSTS; a plain HTTP one does not', async (t) => {
+  const tls = await buildTestApp(t, { env: { PUBLIC_URL: 'https://pcc.example.com', TRUSTED_PROXIES: '127.0.0.1' } });
+  for (const url of ['/secure/', '/1.0/dedicatedCloud']) {
+    const res = await tls.app.inject({ url });
+    t.equal(res.headers['strict-transport-security'], 'max-age=31536000; includeSubDomains', url);
+  }
+  t.equal((await app.inject({ url: '/secure/' })).headers['strict-transport-security'], undefined, 'plain HTTP: none');
 });
 
 t.test('under TLS (an https PUBLIC_URL) the cookies are Secure', async (t) => {

@@ -48,12 +48,16 @@ t.test('the guide: a token validator sets up 2FA through the certified interface
     const res = await kit.login(svc, { login: `admin@${svc}`, password: admin.password }, ip);
     t.equal(res.statusCode, 200);
     t.match(res.json(), { sessionToken: /^[A-Za-z0-9]{32,}$/, scope: 'full', expiresAt: String });
+    t.equal(res.headers['cache-control'], 'no-store', 'the session token is never cached');
+    t.equal(res.headers.pragma, 'no-cache');
     session = res.json().sessionToken;
   });
 
   t.test('enrollment offers a 160-bit base32 secret, its otpauth URI and a PNG QR code, valid 10 minutes', async (t) => {
     const res = await kit.secure('POST', svc, '/credentials/enrollment', { session, ip });
     t.equal(res.statusCode, 200);
+    t.equal(res.headers['cache-control'], 'no-store', 'the secret and its QR code are never cached');
+    t.equal(res.headers.pragma, 'no-cache');
     enrollment = res.json();
     t.match(enrollment.secret, /^[A-Z2-7]{32}$/, '32 base32 characters: 160 bits');
     const uri = new URL(enrollment.otpauthUri);
@@ -121,6 +125,7 @@ t.test('the guide: a token validator sets up 2FA through the certified interface
       state: 'pending',
       taskId: change.taskId,
       description: 'Change the password and 2FA secret of admin',
+      summary: 'new password and 2FA secret for admin',
       user: 'admin',
       requestedBy: 'admin',
       createdAt: ovhDate(ctx.clock.now()),

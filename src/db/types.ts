@@ -267,6 +267,8 @@ export interface OperationTable {
   approval: Generated<'sms' | 'operator'>;
   /** Whom the token was addressed to (a requester validating his own change); null: the token validators. */
   token_to_user_id: number | null;
+  /** The SMS's line: what is being validated (NULL for operations older than the column). */
+  summary: string | null;
 }
 
 export interface OutboxTable {

@@ -15,6 +15,24 @@ export function parseCookies(header: string | undefined): Map<string, string> {
   return cookies;
 }
 
+/**
+ * The one cookie of that name, or undefined when there is none or more than one: a second cookie of the same name was
+ * set by someone else (a sibling subdomain, a plain-HTTP answer, another path), and which one the browser sends first
+ * is not the server's choice. Nothing that binds a session or a form may then be trusted.
+ */
+export function soleCookie(header: string | undefined, name: string): string | undefined {
+  let found: string | undefined;
+  let count = 0;
+  for (const raw of (header ?? '').split(';')) {
+    const part = raw.trim();
+    const eq = part.indexOf('=');
+    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
+    count++;
+    found = parseCookies(part).get(name);
+  }
+  return count === 1 ? found : undefined;
+}
+
 export interface CookieOptions {
   path: string;
   secure: boolean;

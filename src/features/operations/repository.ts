@@ -14,6 +14,7 @@ export async function insertOperation(
     expiresAt: Date;
     approval: 'sms' | 'operator';
     tokenToUserId?: number | null | undefined;
+    summary: string;
     now: Date;
   },
 ): Promise<OperationRow> {
@@ -23,6 +24,7 @@ export async function insertOperation(
       service_name: op.serviceName,
       task_id: op.taskId,
       kind: op.kind,
+      summary: op.summary,
       user_id: op.userId,
       requested_by: op.requestedBy,
       token_hash: null,

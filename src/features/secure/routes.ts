@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Id, OvhError, StringEnum } from '../../http/schemas.js';
 import type { App } from '../../http/types.js';
 import type { SessionUser } from './service.js';
@@ -21,6 +21,9 @@ const errors = {
   429: Type.Ref(OvhError),
 };
 const security = [{ sessionToken: [] }];
+
+/** An answer that holds a secret (a session token, a TOTP secret): no cache keeps it, as OAuth2's token endpoint. */
+const noStore = (reply: FastifyReply) => reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
 
 const Session = Type.Object({
   sessionToken: Type.String({ description: 'Send as `Authorization: Bearer <sessionToken>`' }),
@@ -60,7 +63,10 @@ export default async function secureRoutes(app: App) {
       ),
       response: { 200: Session, ...errors },
     },
-    handler: (request) => app.services.secure.login(request.params.serviceName, request.body, request.clientIp),
+    handler: (request, reply) => {
+      noStore(reply);
+      return app.services.secure.login(request.params.serviceName, request.body, request.clientIp);
+    },
   });
 
   app.delete('/secure/:serviceName/session', {
@@ -88,7 +94,10 @@ export default async function secureRoutes(app: App) {
         ...errors,
       },
     },
-    handler: (request) => app.services.secure.startEnrollment(request.params.serviceName, request.session),
+    handler: (request, reply) => {
+      noStore(reply);
+      return app.services.secure.startEnrollment(request.params.serviceName, request.session);
+    },
   });
 
   app.post('/secure/:serviceName/credentials', {
@@ -126,6 +135,9 @@ export default async function secureRoutes(app: App) {
     state: StringEnum(['pending', 'validated', 'expired', 'blocked', 'canceled']),
     taskId: Type.Union([Type.Integer(), Type.Null()]),
     description: Type.Union([Type.String(), Type.Null()], { description: 'What the operation changes: its task' }),
+    summary: Type.Union([Type.String(), Type.Null()], {
+      description: 'What the SMS said it asks for: what changes, for whom, a right granted or revoked',
+    }),
     user: Type.Union([Type.String(), Type.Null()]),
     requestedBy: Type.String(),
     createdAt: Type.String({ format: 'date-time' }),

@@ -236,8 +236,15 @@ export class UsersService implements UsersApi {
         ...(sensitive ? { change: { properties } } : {}),
         actor,
         requester: null,
+        // What the validator agrees to, value by value: the number or address that will receive codes, the right given or taken.
         summary: sensitive
-          ? `change the ${Object.keys(properties).join(', ')} of ${user.name}`
+          ? `change user ${user.name}: ${[
+              ...(properties.phoneNumber !== undefined ? [`phone number ${properties.phoneNumber}`] : []),
+              ...(properties.email !== undefined ? [`e-mail ${properties.email}`] : []),
+              ...(properties.tokenValidator !== undefined
+                ? [`token validator right ${properties.tokenValidator ? 'granted' : 'revoked'}`]
+                : []),
+            ].join(', ')}`
           : `change properties of ${user.name}`,
       });
     });

@@ -72,9 +72,25 @@ export class Screens {
       await this.page(reply, 403, 'Access refused', nav, html`<p>Your IP address is not allowed to access this service.</p>`);
     } catch (err) {
       const failure = failureOf(err);
-      await this.page(reply, failure.status, 'Unknown service', nav, html`<p>${failure.text}.</p>`);
+      if (failure.status === 404) await this.notFound(reply);
+      else await this.page(reply, failure.status, 'Access refused', nav, html`<p>${failure.text}.</p>`);
     }
     return false;
+  }
+
+  /**
+   * The answer for a service that does not exist: generic, never the name of the URL, which anyone can fill with a
+   * message of their own ("…call this number") shown in the title and header of a page of this trusted origin.
+   */
+  notFound(reply: FastifyReply) {
+    return sendPage(
+      reply,
+      404,
+      'Not found',
+      { base: '/secure/', serviceName: 'pcc-2fa' },
+      html`<p>There is no such page.</p>
+        <p><a href="/secure/">Certified interfaces</a></p>`,
+    );
   }
 
   /**

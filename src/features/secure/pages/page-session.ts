@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { parseCookies, serializeCookie } from '../../../http/cookies.js';
+import { serializeCookie, soleCookie } from '../../../http/cookies.js';
 import { contexts } from '../../../security/contexts.js';
 import type { SecretBox } from '../../../security/secret-box.js';
 import type { SessionUser } from '../context.js';
@@ -31,7 +31,8 @@ export class PageSessions {
   }
 
   private cookie(request: FastifyRequest, name: string): string | undefined {
-    const value = parseCookies(request.headers.cookie).get(name);
+    // A duplicated session or form cookie is no cookie at all: the first of two may have been planted.
+    const value = soleCookie(request.headers.cookie, name);
     return value && /^[A-Za-z0-9_-]{16,128}$/.test(value) ? value : undefined;
   }
 

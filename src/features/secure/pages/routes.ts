@@ -1,3 +1,4 @@
+import { ApiError } from '../../../http/errors.js';
 import { html } from '../../../http/html.js';
 import type { App } from '../../../http/types.js';
 import { pageAssets } from './assets.js';
@@ -21,6 +22,19 @@ export default async function securePages(app: App, options: PageOptions) {
     route.config = { ...(route.config as object), forms: true } as typeof route.config;
   });
   const screens = new Screens(app, new PageSessions(options));
+  // A page of a service that does not exist is a generic "not found" before anything else (a form's refusal, a
+  // redirection to its login): no page reflects a service name nobody created.
+  app.addHook('preHandler', async (request, reply) => {
+    const { serviceName } = (request.params ?? {}) as { serviceName?: string };
+    if (serviceName === undefined) return;
+    try {
+      await app.services.services.find(serviceName);
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.statusCode !== 404) throw err;
+      await screens.notFound(reply);
+      return reply;
+    }
+  });
   await pageAssets(app);
   loginScreens(screens);
   passwordLostScreens(screens);

@@ -71,10 +71,8 @@ export function validationScreens(s: Screens) {
         html`${message(m)}
           <p>${failure.text}: operation <strong>${operationId}</strong> is not yours to open.</p>
           <p>
-            If it is your own request, it waits for a token validator, who received its token by SMS. If that SMS did not arrive,
-            the token can be sent again (once a minute at most).
-          </p>
-          ${resend}`,
+            If it is your own request, it waits for a token validator, who received its token by SMS and can have it sent again.
+          </p>`,
       );
     }
     const pending = op.state === 'pending';
@@ -90,6 +88,14 @@ export function validationScreens(s: Screens) {
             <th scope="row">Change</th>
             <td>${op.description ?? op.kind}</td>
           </tr>
+          ${
+            op.summary
+              ? html`<tr>
+                  <th scope="row">As the SMS said</th>
+                  <td id="summary">${op.summary}</td>
+                </tr>`
+              : ''
+          }
           <tr>
             <th scope="row">Kind</th>
             <td>${op.kind}${op.taskId !== null ? ` (task ${op.taskId})` : ''}</td>
@@ -142,7 +148,7 @@ export function validationScreens(s: Screens) {
                   />
                   <button type="submit">Validate</button>
                 </form>
-                ${resend}`
+                ${session.scope === 'full' ? resend : ''}`
             : html`<p><a href="${base}validation">Another operation</a></p>`
         }`,
     );
