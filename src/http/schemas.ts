@@ -73,3 +73,15 @@ export const commonErrors = {
 };
 
 export const sharedSchemas: TSchema[] = [OvhError, TaskStateEnum, Task];
+
+/** The body of OVH's `…/task/{taskId}/resetTaskState`, wherever a task is reached. */
+export const ResetTaskStateBody = Type.Object(
+  { reason: Type.String({ minLength: 1, maxLength: 255, description: 'Reason of task restart' }) },
+  { additionalProperties: false },
+);
+
+/** The body of OVH's `…/task/{taskId}/changeMaintenanceExecutionDate`, wherever a task is reached. */
+export const ChangeExecutionDateBody = Type.Object(
+  { executionDate: { ...DateTime, description: 'The new execution date' } },
+  { additionalProperties: false },
+);

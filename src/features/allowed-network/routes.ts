@@ -1,6 +1,15 @@
 import { actorOf } from '../../http/actor.js';
 import { Type } from '@sinclair/typebox';
-import { DateTime, Id, IdList, StringEnum, Task, TaskStateEnum, commonErrors } from '../../http/schemas.js';
+import {
+  Id,
+  IdList,
+  StringEnum,
+  Task,
+  TaskStateEnum,
+  commonErrors,
+  ResetTaskStateBody,
+  ChangeExecutionDateBody,
+} from '../../http/schemas.js';
 import type { App } from '../../http/types.js';
 
 export const AllowedNetwork = Type.Object(
@@ -115,10 +124,7 @@ export default async function allowedNetworkRoutes(app: App) {
       tags,
       summary: 'Relaunch operation currently in error state',
       params: TaskParams,
-      body: Type.Object(
-        { reason: Type.String({ minLength: 1, maxLength: 255, description: 'Reason of task restart' }) },
-        { additionalProperties: false },
-      ),
+      body: ResetTaskStateBody,
       response: { 200: Type.Ref(Task), ...commonErrors },
     },
     handler: ({ params, body }) =>
@@ -129,10 +135,7 @@ export default async function allowedNetworkRoutes(app: App) {
       tags,
       summary: 'Change the execution date of a maintenance operation',
       params: TaskParams,
-      body: Type.Object(
-        { executionDate: { ...DateTime, description: 'The new execution date' } },
-        { additionalProperties: false },
-      ),
+      body: ChangeExecutionDateBody,
       response: { 200: Type.Ref(Task), ...commonErrors },
     },
     handler: ({ params, body }) =>

@@ -1,6 +1,15 @@
 import { Type } from '@sinclair/typebox';
 import type { App } from '../../http/types.js';
-import { DateTime, Id, IdList, Task, TaskStateEnum, commonErrors } from '../../http/schemas.js';
+import {
+  DateTime,
+  Id,
+  IdList,
+  Task,
+  TaskStateEnum,
+  commonErrors,
+  ResetTaskStateBody,
+  ChangeExecutionDateBody,
+} from '../../http/schemas.js';
 
 const Params = Type.Object({ serviceName: Type.String({ minLength: 1, maxLength: 63 }) });
 const TaskParams = Type.Object({
@@ -108,10 +117,7 @@ export default async function taskRoutes(app: App) {
       tags,
       summary: 'Relaunch operation currently in error state',
       params: TaskParams,
-      body: Type.Object(
-        { reason: Type.String({ minLength: 1, maxLength: 255, description: 'Reason of task restart' }) },
-        { additionalProperties: false },
-      ),
+      body: ResetTaskStateBody,
       response: { 200: Type.Ref(Task), ...commonErrors },
     },
     handler: (request) =>
@@ -123,10 +129,7 @@ export default async function taskRoutes(app: App) {
       tags,
       summary: 'Change the execution date of a maintenance task',
       params: TaskParams,
-      body: Type.Object(
-        { executionDate: { ...DateTime, description: 'The new execution date' } },
-        { additionalProperties: false },
-      ),
+      body: ChangeExecutionDateBody,
       response: { 200: Type.Ref(Task), ...commonErrors },
     },
     handler: (request) =>

@@ -1,7 +1,18 @@
 import { actorOf } from '../../http/actor.js';
 import { Type } from '@sinclair/typebox';
 import { ACCESS_RIGHTS, NETWORK_ROLES, VM_NETWORK_ROLES } from '../../db/types.js';
-import { DateTime, Id, IdList, OvhError, StringEnum, Task, TaskStateEnum, commonErrors } from '../../http/schemas.js';
+import {
+  DateTime,
+  Id,
+  IdList,
+  OvhError,
+  StringEnum,
+  Task,
+  TaskStateEnum,
+  commonErrors,
+  ResetTaskStateBody,
+  ChangeExecutionDateBody,
+} from '../../http/schemas.js';
 import { PHONE_NUMBER_PATTERN } from './phone-number.js';
 import type { App } from '../../http/types.js';
 
@@ -284,10 +295,7 @@ export default async function userRoutes(app: App) {
       tags,
       summary: 'Relaunch operation currently in error state',
       params: TaskParams,
-      body: Type.Object(
-        { reason: Type.String({ minLength: 1, maxLength: 255, description: 'Reason of task restart' }) },
-        { additionalProperties: false },
-      ),
+      body: ResetTaskStateBody,
       response: { 200: Type.Ref(Task), ...commonErrors },
     },
     handler: (request) =>
@@ -301,10 +309,7 @@ export default async function userRoutes(app: App) {
       tags,
       summary: 'Change the execution date of a maintenance operation',
       params: TaskParams,
-      body: Type.Object(
-        { executionDate: { ...DateTime, description: 'The new execution date' } },
-        { additionalProperties: false },
-      ),
+      body: ChangeExecutionDateBody,
       response: { 200: Type.Ref(Task), ...commonErrors },
     },
     handler: (request) =>
