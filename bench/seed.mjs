@@ -1,6 +1,7 @@
 /**
  * The bench's data, made through the service's own code (dist/) before the server starts, in the bench's process:
- * `users` users with a password and a TOTP secret (their addUser tasks applied by a worker here), then `entries`
+ * `users` users with a password and a TOTP secret (their addUser tasks applied by a worker here; each returned with
+ * its password hash, for the bare argon2id baseline), then `entries`
  * twoFAWhitelist additions left queued, for the server's worker to drain (scenario f). Runs with the server's
  * environment, so the same database and the same SECRET_KEYS.
  */
@@ -32,13 +33,16 @@ export async function seed(root, env, { service, users, entries, password }) {
       await worker.drain();
       const rows = await handle.db
         .selectFrom('pcc_user')
-        .select(['user_id', 'name'])
+        .select(['user_id', 'name', 'password_hash'])
         .where('service_name', '=', service)
         .execute();
-      const idOf = new Map(rows.map((r) => [r.name, r.user_id]));
+      const byName = new Map(rows.map((r) => [r.name, r]));
       for (const p of people) {
-        const userId = idOf.get(p.name);
-        if (userId === undefined) throw new Error(`seed: user ${p.name} was not created`);
+        const row = byName.get(p.name);
+        if (row === undefined) throw new Error(`seed: user ${p.name} was not created`);
+        const userId = row.user_id;
+        // The very hash the server verifies at each login: the bare argon2id baseline verifies it too.
+        p.hash = row.password_hash;
         await handle.db
           .updateTable('pcc_user')
           .set({ totp_secret_ciphertext: box.seal(p.secret, contexts.totpSecret(userId)) })
