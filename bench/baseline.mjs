@@ -1,12 +1,14 @@
 /**
  * The bench's baseline: a bare Fastify + pg server (or PGlite, for the embedded run) doing the same one-row indexed
  * SELECT as `GET …/twoFAWhitelist/{id}`, with the same pool size, and nothing else: no authentication, no hooks, no
- * query builder. Started by bench/run.mjs as a child process; prints `listening <port>` when ready.
+ * query builder. `POST /verify` is the bare stack of a login: an argon2id verification of the hash it is sent, nothing
+ * else. Started by bench/run.mjs as a child process; prints `listening <port>` when ready.
  *
  *   BASELINE_DATABASE_URL=postgres://… BASELINE_POOL_SIZE=10 node bench/baseline.mjs
  */
 import Fastify from 'fastify';
 import pg from 'pg';
+import { verify } from '@node-rs/argon2';
 
 const SQL =
   'SELECT id, host(ip) AS ip, cidr_netmask, description, state FROM two_fa_whitelist WHERE service_name = $1 AND id = $2';
@@ -39,6 +41,12 @@ app.get('/row/:serviceName/:id', async (request, reply) => {
   if (rows.length === 0) return reply.code(404).send({ message: 'not found' });
   const r = rows[0];
   return { id: Number(r.id), ip: r.ip, cidrNetmask: r.cidr_netmask, description: r.description, state: r.state };
+});
+// The bare stack for logins: an HTTP request that verifies an argon2id hash, and nothing else.
+app.post('/verify', async (request, reply) => {
+  const { hash, password } = request.body;
+  const ok = await verify(hash, password);
+  return reply.code(ok ? 200 : 401).send({ ok });
 });
 await app.listen({ host: '127.0.0.1', port: 0 });
 process.stdout.write(`listening ${app.server.address().port}\n`);

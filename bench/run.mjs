@@ -33,9 +33,17 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const QUICK = process.argv.includes('--quick');
 /** `--instances N`: N servers on the one PostgreSQL, sharing the load and the task queue. */
 const INSTANCES = Number(process.argv[process.argv.indexOf('--instances') + 1] ?? 1) || 1;
-const P = QUICK
-  ? { seconds: 2, warmup: 1, entries: 1000, users: 40, posts: 100, listCalls: 10, watchdogMs: 240_000 }
-  : { seconds: 8, warmup: 3, entries: 10_000, users: 300, posts: 1000, listCalls: 30, watchdogMs: 900_000 };
+/** `--reads`: only (a) and (b) against the baseline, on a small seed: the loop to rerun while working on the read path. */
+const READS = process.argv.includes('--reads');
+/** `--logins`: only (e) against bare argon2id, on a small whitelist. */
+const LOGINS = process.argv.includes('--logins');
+const P = {
+  ...(QUICK
+    ? { seconds: 2, warmup: 1, entries: 1000, users: 40, posts: 100, listCalls: 10, watchdogMs: 240_000 }
+    : { seconds: 8, warmup: 3, entries: 10_000, users: 300, posts: 1000, listCalls: 30, watchdogMs: 900_000 }),
+  ...(READS ? { entries: 100, users: 1 } : {}),
+  ...(LOGINS ? { entries: 100 } : {}),
+};
 const CONNECTIONS = 50;
 const LOGIN_CONCURRENCY = 8;
 const POOL_SIZE = 10;
@@ -109,6 +117,78 @@ async function main() {
   if (!page.ok) throw new Error(`validating the consumer key answered ${page.status}`);
   const signer = ovhSigner(application.applicationKey, application.applicationSecret, ck.consumerKey);
 
+  // (e) logins, each with its user's current code (used once), each from its own address; against bare argon2id.
+  async function logins() {
+    const e0 = performance.now();
+    const eCpu0 = { server: serverPids.reduce((n, pid) => n + cpuMsOf(pid), 0), pg: postgresCpu() };
+    const codes = await Promise.all(seeded.people.map((p) => generate({ secret: p.secret })));
+    const login = async (i, on) => {
+      const res = await fetch(`${servers[on % servers.length].base}/secure/${service}/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': `198.18.${i >> 8}.${i & 255}` },
+        body: JSON.stringify({ login: seeded.people[i].name, password: PASSWORD, token: codes[i] }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      await res.arrayBuffer();
+      return res.status;
+    };
+    const statuses = await pool(seeded.people.length, LOGIN_CONCURRENCY, (i) => login(i, i));
+    const loginRate = seeded.people.length / ((performance.now() - e0) / 1000);
+    const loginCpu = {
+      serverMs: (serverPids.reduce((n, pid) => n + cpuMsOf(pid), 0) - eCpu0.server) / seeded.people.length,
+      postgresMs: cpuSince(eCpu0.pg) / seeded.people.length,
+    };
+    const failedLogins = statuses.filter((s) => s !== 200).length;
+    if (failedLogins > 0) throw new Error(`${failedLogins} logins failed: ${JSON.stringify(count(statuses))}`);
+    // Each code works once, on any instance: replayed on another one, every one is refused.
+    const replays = await pool(Math.min(20, seeded.people.length), 4, (i) => login(i, i + 1));
+    if (replays.some((status) => status !== 401))
+      throw new Error(`a replayed code was not refused: ${JSON.stringify(count(replays))}`);
+    // The stack's own floor for a login: bare Fastify answering a request that verifies the same hash (and nothing
+    // else), from the same client at the same concurrency.
+    const bare = await startBaseline();
+    const h0 = performance.now();
+    await pool(seeded.people.length, LOGIN_CONCURRENCY, async (i) => {
+      const res = await fetch(`${bare.base}/verify`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ hash: seeded.people[i].hash, password: PASSWORD }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`bare Fastify + argon2id answered ${res.status}`);
+    });
+    const httpVerifyRate = seeded.people.length / ((performance.now() - h0) / 1000);
+    await bare.stop();
+    const v0 = performance.now();
+    const vCpu0 = process.cpuUsage();
+    await pool(seeded.people.length, LOGIN_CONCURRENCY, async (i) => {
+      if (!(await argonVerify(seeded.people[i].hash, PASSWORD))) throw new Error('argon2 verify failed');
+    });
+    const verifyRate = seeded.people.length / ((performance.now() - v0) / 1000);
+    const vCpu = process.cpuUsage(vCpu0);
+    loginCpu.argon2Ms = (vCpu.user + vCpu.system) / 1000 / seeded.people.length;
+    console.log(
+      `(e) ${loginRate.toFixed(0)} logins/s, bare argon2id ${verifyRate.toFixed(0)}/s (${(loginRate / verifyRate).toFixed(2)}×), ` +
+        `bare Fastify + argon2id ${httpVerifyRate.toFixed(0)}/s (${(httpVerifyRate / verifyRate).toFixed(2)}×); CPU per login: server ${loginCpu.serverMs.toFixed(1)} ms, postgres ${loginCpu.postgresMs.toFixed(1)} ms; ` +
+        `bare argon2id ${loginCpu.argon2Ms.toFixed(1)} ms per verification`,
+    );
+
+    return {
+      logins: seeded.people.length,
+      loginsPerSecond: loginRate,
+      argon2PerSecond: verifyRate,
+      ratio: loginRate / verifyRate,
+      httpArgon2PerSecond: httpVerifyRate,
+      cpuPerLoginMs: loginCpu,
+    };
+  }
+  const serverPids = servers.map((x) => x.child.pid);
+  if (LOGINS) {
+    await logins();
+    await Promise.all(servers.map((x) => x.stop()));
+    return;
+  }
   const baseline = await startBaseline();
   const byId = `${api}/twoFAWhitelist/${entryId}`;
   const baselineUrl = `${baseline.base}/row/${service}/${entryId}`;
@@ -116,17 +196,29 @@ async function main() {
   const byIdOn = (x) => byId.replace(base, x.base);
   const signedGet = servers.map((x) => ({
     url: byIdOn(x),
-    setupRequest: (req) => ({ ...req, headers: { ...req.headers, ...signer('GET', byIdOn(x), '') } }),
+    setupRequest: (req) => {
+      req.headers = { ...req.headers, ...signer('GET', byIdOn(x), '') };
+      return req;
+    },
   }));
   const bearerGet = servers.map((x) => ({ url: byIdOn(x), headers: { authorization: bearer } }));
   // Warm every path (JIT, pools), then alternate: baseline, (a), (b), baseline; the baseline is the mean of both.
   for (const targets of [[{ url: baselineUrl }], signedGet, bearerGet]) await load(targets, P.warmup);
-  const base1 = await load([{ url: baselineUrl }], P.seconds);
-  const a = await load(signedGet, P.seconds);
-  const b = await load(bearerGet, P.seconds);
-  const base2 = await load([{ url: baselineUrl }], P.seconds);
+  const base1 = await load([{ url: baselineUrl }], P.seconds, [baseline.pid]);
+  const a = await load(signedGet, P.seconds, serverPids);
+  const b = await load(bearerGet, P.seconds, serverPids);
+  const base2 = await load([{ url: baselineUrl }], P.seconds, [baseline.pid]);
   const baseRps = (base1.rps + base2.rps) / 2;
   baseline.stop();
+  if (READS) {
+    const fx = (r) =>
+      `${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, CPU µs/req: server ${r.cpuUsPerRequest.toFixed(0)}, postgres ${r.postgresCpuUsPerRequest.toFixed(0)}, load ${r.loadCpuUsPerRequest.toFixed(0)}`;
+    console.log(`baseline ${fx(base1)} / ${fx(base2)}`);
+    console.log(`(a) signed ${fx(a)}: ${(a.rps / baseRps).toFixed(2)}×`);
+    console.log(`(b) bearer ${fx(b)}: ${(b.rps / baseRps).toFixed(2)}×`);
+    await Promise.all(servers.map((x) => x.stop()));
+    return;
+  }
 
   // (c) the whole list, sequential calls.
   const listTimes = [];
@@ -149,32 +241,7 @@ async function main() {
   await waitTasksDone(api, bearer, taskIds);
   const dSeconds = (performance.now() - d0) / 1000;
 
-  // (e) logins, each with its user's current code (used once), each from its own address; against bare argon2id.
-  const e0 = performance.now();
-  const codes = await Promise.all(seeded.people.map((p) => generate({ secret: p.secret })));
-  const login = async (i, on) => {
-    const res = await fetch(`${servers[on % servers.length].base}/secure/${service}/session`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-forwarded-for': `198.18.${i >> 8}.${i & 255}` },
-      body: JSON.stringify({ login: seeded.people[i].name, password: PASSWORD, token: codes[i] }),
-      signal: AbortSignal.timeout(10_000),
-    });
-    await res.arrayBuffer();
-    return res.status;
-  };
-  const statuses = await pool(seeded.people.length, LOGIN_CONCURRENCY, (i) => login(i, i));
-  const loginRate = seeded.people.length / ((performance.now() - e0) / 1000);
-  const failedLogins = statuses.filter((s) => s !== 200).length;
-  if (failedLogins > 0) throw new Error(`${failedLogins} logins failed: ${JSON.stringify(count(statuses))}`);
-  // Each code works once, on any instance: replayed on another one, every one is refused.
-  const replays = await pool(Math.min(20, seeded.people.length), 4, (i) => login(i, i + 1));
-  if (replays.some((status) => status !== 401))
-    throw new Error(`a replayed code was not refused: ${JSON.stringify(count(replays))}`);
-  const v0 = performance.now();
-  await pool(seeded.people.length, LOGIN_CONCURRENCY, async (i) => {
-    if (!(await argonVerify(seeded.people[i].hash, PASSWORD))) throw new Error('argon2 verify failed');
-  });
-  const verifyRate = seeded.people.length / ((performance.now() - v0) / 1000);
+  const e = await logins();
 
   const rssMb = Math.max(...servers.map((x) => rssOf(x.child.pid)));
   const results = {
@@ -189,7 +256,7 @@ async function main() {
     b: { ...b, ratio: b.rps / baseRps },
     c: { medianMs: median(listTimes), p99Ms: Math.max(...listTimes), entries: P.entries },
     d: { posts: P.posts, postsPerSecond: P.posts / postSeconds, secondsUntilDone: dSeconds },
-    e: { logins: seeded.people.length, loginsPerSecond: loginRate, argon2PerSecond: verifyRate, ratio: loginRate / verifyRate },
+    e,
     f: { tasks: P.entries, seconds: drained },
     rssMb,
   };
@@ -257,6 +324,15 @@ function printTable(r) {
       verdict(r.e.ratio >= 0.8, '≥ 0.8×'),
     ],
     [
+      "(e') bare Fastify + argon2id, same client",
+      `${fx(r.e.httpArgon2PerSecond)} /s`,
+      '',
+      '',
+      `${fx(r.e.argon2PerSecond)} argon2id/s`,
+      fx(r.e.httpArgon2PerSecond / r.e.argon2PerSecond, 2),
+      "the stack's floor for (e)",
+    ],
+    [
       `(f) drain ${r.f.tasks} whitelist tasks`,
       `${fx(r.f.seconds, 1)} s`,
       '',
@@ -278,9 +354,16 @@ function printTable(r) {
 }
 const verdict = (ok, target) => `${ok ? 'met' : 'MISSED'}: ${target}`;
 
-/** Loads every target at once, the connections shared among them; returns the summed rate and the worst latencies. */
-async function load(targets, duration) {
+/**
+ * Loads every target at once, the connections shared among them; returns the summed rate, the worst latencies, and the
+ * CPU time the given server processes spent per request (user + system, from /proc: steadier than rates on a shared
+ * machine).
+ */
+async function load(targets, duration, pids = []) {
   const share = Math.max(1, Math.floor(CONNECTIONS / targets.length));
+  const cpu0 = pids.reduce((n, pid) => n + cpuMsOf(pid), 0);
+  const pg0 = postgresCpu();
+  const self0 = process.cpuUsage();
   const runs = await Promise.all(
     targets.map((target) =>
       autocannon({
@@ -294,7 +377,17 @@ async function load(targets, duration) {
   );
   const bad = runs.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
   if (bad > 0) throw new Error(`${targets[0].url}: ${bad} requests failed`);
+  const cpuMs = pids.reduce((n, pid) => n + cpuMsOf(pid), 0) - cpu0;
+  const pgMs = cpuSince(pg0);
+  const self = process.cpuUsage(self0);
+  const total = Math.max(
+    1,
+    runs.reduce((n, r) => n + r.requests.total, 0),
+  );
   return {
+    cpuUsPerRequest: (cpuMs * 1000) / total,
+    postgresCpuUsPerRequest: (pgMs * 1000) / total,
+    loadCpuUsPerRequest: (self.user + self.system) / total,
     rps: runs.reduce((n, r) => n + r.requests.average, 0),
     p50: Math.max(...runs.map((r) => r.latency.p50)),
     p99: Math.max(...runs.map((r) => r.latency.p99)),
@@ -332,18 +425,28 @@ async function appliedOnce() {
   }
 }
 
-/** OVH's signature headers for a call, with the current time (the server allows a small window). */
+/**
+ * OVH's signature headers for a call, with the current time (the server allows a small window). The load generator
+ * shares the machine with the server: a call's headers are signed once per second and reused within it.
+ */
 function ovhSigner(applicationKey, applicationSecret, consumerKey) {
+  const signed = new Map();
   return (method, url, body) => {
     const timestamp = String(Math.floor(Date.now() / 1000));
+    const key = `${method} ${url} ${body}`;
+    const hit = signed.get(key);
+    if (hit?.['x-ovh-timestamp'] === timestamp) return hit;
     const sha = createHash('sha1').update([applicationSecret, consumerKey, method, url, body, timestamp].join('+')).digest('hex');
-    return {
+    const headers = {
       'x-ovh-application': applicationKey,
       'x-ovh-consumer': consumerKey,
       'x-ovh-timestamp': timestamp,
       'x-ovh-signature': `$1$${sha}`,
       ...(body ? { 'content-type': 'application/json' } : {}),
     };
+    if (signed.size > 10_000) signed.clear();
+    signed.set(key, headers);
+    return headers;
   };
 }
 
@@ -383,7 +486,7 @@ async function startBaseline() {
     lines.on('line', (l) => l.startsWith('listening ') && resolve(Number(l.slice(10))));
     child.once('exit', (code) => reject(new Error(`the baseline server exited with ${code}`)));
   });
-  return { base: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
+  return { base: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => stopChild(child) };
 }
 
 /** Seconds from the servers' start until no task of the service is left to do (their start-up included). */
@@ -429,6 +532,40 @@ async function pool(n, width, fn) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const count = (xs) => xs.reduce((m, x) => ({ ...m, [x]: (m[x] ?? 0) + 1 }), {});
+
+/** CPU time (user + system) a process has used, in ms; 0 where /proc is not there. */
+function cpuMsOf(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+const CLOCK_TICKS = 100;
+
+/**
+ * CPU time of PostgreSQL's processes (its backends serve the load), in ms per process id; compare two readings with
+ * `cpuSince`, which counts the processes alive at both (one that ends in between takes its time with it).
+ */
+function postgresCpu() {
+  const byPid = new Map();
+  for (const entry of fs.existsSync('/proc') ? fs.readdirSync('/proc') : []) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') byPid.set(entry, cpuMsOf(Number(entry)));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return byPid;
+}
+function cpuSince(before) {
+  let ms = 0;
+  for (const [pid, now] of postgresCpu()) if (before.has(pid)) ms += now - before.get(pid);
+  return ms;
+}
 
 function rssOf(pid) {
   try {
