@@ -40,8 +40,9 @@ export function registerJsonBody(app: FastifyInstance): void {
   });
   // A POST or PUT without a body is an empty object: OVH's clients send none when a call has no parameters (enable,
   // changeProperties with nothing to change), and a missing required field is then reported by its name.
-  app.addHook('preValidation', async (request) => {
+  app.addHook('preValidation', (request, _reply, done) => {
     if (request.body === undefined && (request.method === 'POST' || request.method === 'PUT')) request.body = {};
+    done();
   });
   // HTML forms (the consumer-key validation page) and OAuth2 token requests, on the routes that say so: elsewhere a
   // form would be read as a JSON body of strings, which an HTML page of any origin can send without a preflight.

@@ -53,6 +53,8 @@ const CHANNELS = ['sms', 'email'];
 export class Metrics implements LoginMetrics, OutboxMetrics {
   readonly registry = new Registry();
   readonly #requests: Histogram<'method' | 'route' | 'status'>;
+  /** Each label set's series, found once: labels are a route's pattern, so the map is bounded by the routes. */
+  readonly #requestSeries = new Map<string, ReturnType<Histogram<'method' | 'route' | 'status'>['labels']>>();
   readonly #logins: Counter<'result' | 'reason'>;
   readonly #sent: Counter<'channel'>;
   readonly #sendFailures: Counter<'channel' | 'given_up'>;
@@ -152,7 +154,13 @@ export class Metrics implements LoginMetrics, OutboxMetrics {
 
   /** One answered request; `route` is the route's pattern, or `(unmatched)`. */
   request(method: string, route: string, status: number, seconds: number): void {
-    this.#requests.observe({ method, route, status: String(status) }, seconds);
+    const key = `${method} ${status} ${route}`;
+    let series = this.#requestSeries.get(key);
+    if (series === undefined) {
+      series = this.#requests.labels({ method, route, status: String(status) });
+      this.#requestSeries.set(key, series);
+    }
+    series.observe(seconds);
   }
 
   login(result: LoginResult, reason?: LoginFailure): void {

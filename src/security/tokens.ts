@@ -1,4 +1,4 @@
-import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
+import { hash, randomInt, timingSafeEqual } from 'node:crypto';
 
 const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
@@ -10,7 +10,7 @@ export function randomAlphanumeric(length: number): string {
 }
 
 /** Tokens are stored as SHA-256 only: they are random and long, so a slow hash would add nothing. */
-export const sha256 = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
+export const sha256 = (value: string): Buffer => hash('sha256', value, 'buffer');
 
 export function constantTimeEqual(a: Buffer | string, b: Buffer | string): boolean {
   const x = typeof a === 'string' ? Buffer.from(a, 'utf8') : a;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { constantTimeEqual } from '../../security/tokens.js';
 
 /** OVH's signature: `"$1$" + sha1hex(AS+"+"+CK+"+"+METHOD+"+"+URL+"+"+BODY+"+"+TIMESTAMP)`. */
@@ -11,7 +11,7 @@ export function ovhSignature(parts: {
   timestamp: string;
 }): string {
   const text = [parts.applicationSecret, parts.consumerKey, parts.method, parts.url, parts.body, parts.timestamp].join('+');
-  return `$1$${createHash('sha1').update(text, 'utf8').digest('hex')}`;
+  return `$1$${hash('sha1', text, 'hex')}`;
 }
 
 /**

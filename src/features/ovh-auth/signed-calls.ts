@@ -60,7 +60,7 @@ export class SignedCallVerifier {
       throw authErrors.notCredential();
     }
     const now = this.clock.now();
-    const key = `${call.applicationKey}\n${sha256(call.consumerKey).toString('hex')}`;
+    const key = `${call.applicationKey}\n${call.consumerKey}`;
     let signing = this.cache.get(key);
     if (!signing) {
       signing = await this.readSigningContext(call.applicationKey, call.consumerKey, now);
