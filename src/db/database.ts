@@ -5,6 +5,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { PGliteDialect } from './pglite-dialect.js';
+import { PreparingClient } from './prepared.js';
 import type { Database } from './types.js';
 import { acquireDataDirLock } from './data-dir-lock.js';
 
@@ -71,6 +72,8 @@ function openPostgres(url: string, options: DatabaseOptions): DatabaseHandle {
     statement_timeout: 30_000,
     query_timeout: 35_000,
     keepAlive: true,
+    // The hot reads registered in prepared.ts run as named prepared statements.
+    Client: PreparingClient,
   });
   pool.on('error', (err) => options.log?.error({ err }, 'idle database connection failed'));
   // A connection lost while checked out (a query or a transaction in progress) fails its query, which the caller sees,

@@ -5,3 +5,4 @@ import '../allowed-network.test.js';
 import '../tasks.test.js';
 import '../worker.test.js';
 import '../errors.test.js';
+import '../read-path.test.js';

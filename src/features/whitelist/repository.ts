@@ -1,5 +1,6 @@
 import { sql, type CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { Database, WhitelistRow, WhitelistState } from '../../db/types.js';
+import { prepared } from '../../db/prepared.js';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -24,13 +25,23 @@ export async function countLive(trx: Transaction<Database>, serviceName: string)
   return Number(row.n);
 }
 
-/** The read every `GET …/twoFAWhitelist/{id}` makes, built and compiled once: only its parameters change. */
-let findEntryQuery: CompiledQuery<WhitelistRow> | undefined;
+/**
+ * The read behind every `GET …/twoFAWhitelist/{id}`: entries by id (the primary key), for the reads that arrive
+ * together (`BatchedLookup`); built once and run as a prepared statement, only its parameter changes.
+ */
+let findEntriesQuery: CompiledQuery<WhitelistRow> | undefined;
 
-export async function findEntry(db: Executor, serviceName: string, id: number): Promise<WhitelistRow | undefined> {
-  findEntryQuery ??= db.selectFrom('two_fa_whitelist').selectAll().where('service_name', '=', '').where('id', '=', 0).compile();
-  const result = await db.executeQuery<WhitelistRow>({ ...findEntryQuery, parameters: [serviceName, id] });
-  return result.rows[0];
+export async function findEntries(db: Executor, ids: number[]): Promise<Map<number, WhitelistRow>> {
+  findEntriesQuery ??= prepared(
+    'find_whitelist_entries',
+    db
+      .selectFrom('two_fa_whitelist')
+      .select(['id', 'service_name', 'ip', 'cidr_netmask', 'network', 'description', 'state', 'created_at', 'updated_at'])
+      .where('id', '=', sql<number>`any(${sql.val([])}::bigint[])`)
+      .compile(),
+  );
+  const result = await db.executeQuery<WhitelistRow>({ ...findEntriesQuery, parameters: [ids] });
+  return new Map(result.rows.map((row) => [Number(row.id), row]));
 }
 
 export async function lockEntry(trx: Transaction<Database>, serviceName: string, id: number) {

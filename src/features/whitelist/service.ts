@@ -5,6 +5,7 @@ import { badRequest, invalidField, whitelistNotFound } from '../../http/errors.j
 import type { TaskDto } from '../../http/schemas.js';
 import type { Actor } from '../../http/actor.js';
 import { lockService } from '../../db/locks.js';
+import { BatchedLookup } from '../../db/batched-lookup.js';
 import type { ChangeRecord, ChangeRecorder } from '../tasks/api.js';
 import { WHITELIST_TASKS, type WhitelistApi } from './api.js';
 import { parseIpBlock, type IpBlockLimits } from '../../security/ip-block.js';
@@ -33,12 +34,17 @@ const toWhitelistDto = (row: WhitelistRow): WhitelistDto => ({
 const isUniqueViolation = (err: unknown) => (err as { code?: string } | null)?.code === '23505';
 
 export class WhitelistService implements WhitelistApi {
+  /** `get` reads that arrive together share one query. */
+  readonly #entries: BatchedLookup<number, WhitelistRow>;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly clock: Clock,
     private readonly limits: WhitelistLimits,
     private readonly changes: ChangeRecorder,
-  ) {}
+  ) {
+    this.#entries = new BatchedLookup((ids) => repo.findEntries(db, ids));
+  }
 
   bypasses(serviceName: string, ip: string): Promise<boolean> {
     return repo.hasEnabledEntryFor(this.db, serviceName, ip);
@@ -49,8 +55,8 @@ export class WhitelistService implements WhitelistApi {
   }
 
   async get(serviceName: string, id: number): Promise<WhitelistDto> {
-    const row = await repo.findEntry(this.db, serviceName, id);
-    if (!row) throw whitelistNotFound(id);
+    const row = await this.#entries.load(id);
+    if (!row || row.service_name !== serviceName) throw whitelistNotFound(id);
     return toWhitelistDto(row);
   }
 

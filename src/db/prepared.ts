@@ -1,0 +1,33 @@
+import type { CompiledQuery } from 'kysely';
+import pg from 'pg';
+
+/**
+ * The hot reads, run as named prepared statements on PostgreSQL: each connection parses and plans them once, then
+ * only binds parameters (PostgreSQL's CPU per call is what the read path is bound by, beside the client's own).
+ * Registered by their SQL text; every other statement goes as before, unnamed. A prepared statement names its
+ * columns (never `select *`): a migration that adds a column to the table then leaves it valid on connections that
+ * prepared it before.
+ */
+const names = new Map<string, string>();
+
+export function prepared<T>(name: string, query: CompiledQuery<T>): CompiledQuery<T> {
+  if (/\bselect \*/i.test(query.sql)) throw new Error(`prepared statement ${name} must name its columns`);
+  const known = names.get(query.sql);
+  if (known !== undefined && known !== name) throw new Error(`${name}: the same statement is already prepared as ${known}`);
+  names.set(query.sql, `pcc_${name}`);
+  return query;
+}
+
+/**
+ * pg's client, which runs a registered statement by its name. Kysely's PostgreSQL driver calls `query(text, values)`;
+ * anything else goes through unchanged.
+ */
+export class PreparingClient extends pg.Client {
+  // pg's `query` has many overloads; this one forwards every call and names the registered texts.
+  override query(...args: unknown[]): never {
+    const [text, values] = args;
+    const name = typeof text === 'string' && args.length === 2 && Array.isArray(values) ? names.get(text) : undefined;
+    const forward = super.query as unknown as (...a: unknown[]) => never;
+    return name === undefined ? forward.apply(this, args) : forward.call(this, { name, text, values });
+  }
+}
