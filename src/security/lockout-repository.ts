@@ -1,35 +1,42 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/types.js';
 
-/** Creates the keys' rows if new and locks them, in the order given, until the transaction ends. */
-export async function lockCounters(trx: Transaction<Database>, keys: string[], now: Date) {
-  return trx
-    .insertInto('auth_failure')
-    .values(keys.map((key) => ({ key, failures: 0, last_failure_at: now, locked_until: null })))
-    .onConflict((oc) => oc.column('key').doUpdateSet({ key: (eb) => eb.ref('excluded.key') }))
-    .returning(['key', 'failures', 'last_failure_at', 'locked_until'])
-    .execute();
+/** How one kind of key counts failures. */
+export interface LockPolicy {
+  /** Failures allowed before attempts have to wait. */
+  freeFailures: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /**
+   * Consecutive failures after which every further one locks for `hardLockMs` and is reported as an alert (NIST
+   * SP 800-63B §5.2.2: no more than 100 consecutive failed attempts on one account). `Infinity` for none.
+   */
+  hardLimit: number;
+  hardLockMs: number;
+  /** A key quiet for this long starts counting again from zero; `Infinity`: only a success or an operator clears it. */
+  forgetAfterMs: number;
 }
 
-export async function countRefused(trx: Transaction<Database>, keys: string[]): Promise<void> {
-  await trx
-    .updateTable('auth_failure')
-    .set((eb) => ({ refused: eb('refused', '+', 1) }))
-    .where('key', 'in', keys)
-    .execute();
-}
-
-/** Writes each key's new failure count and lock, in one statement. */
-export async function setCounters(
-  trx: Transaction<Database>,
-  counters: Array<{ key: string; failures: number; lockedUntil: Date | null }>,
+/**
+ * An attempt's admission (migrations/0012 `lockout_admit`): the keys' rows, in key order, as the attempt left them:
+ * when one was locked, the locked ones and `admitted` false (each counted as refused); otherwise every key with this
+ * attempt counted as a failure and the lock that starts if it fails.
+ */
+export async function admitAttempt(
+  db: Kysely<Database>,
+  keys: Array<{ key: string; policy: LockPolicy }>,
   now: Date,
-): Promise<void> {
-  await sql`UPDATE auth_failure AS f
-            SET failures = v.failures, last_failure_at = ${now}, locked_until = v.locked_until
-            FROM (VALUES ${sql.join(counters.map((c) => sql`(${c.key}, ${c.failures}::integer, ${c.lockedUntil}::timestamptz)`))})
-              AS v(key, failures, locked_until)
-            WHERE f.key = v.key`.execute(trx);
+): Promise<Array<{ key: string; failures: number; locked_until: Date | null; admitted: boolean }>> {
+  const finite = (n: number) => (Number.isFinite(n) ? n : null);
+  const column = <T>(f: (p: LockPolicy) => T) => keys.map((k) => f(k.policy));
+  const { rows } = await sql<{ key: string; failures: number; locked_until: Date | string | null; admitted: boolean }>`
+    SELECT key, failures, locked_until, admitted FROM lockout_admit(
+      ${keys.map((k) => k.key)}::text[], ${column((p) => p.freeFailures)}::integer[],
+      ${column((p) => p.baseDelayMs)}::double precision[], ${column((p) => p.maxDelayMs)}::double precision[],
+      ${column((p) => finite(p.hardLimit))}::integer[], ${column((p) => p.hardLockMs)}::double precision[],
+      ${column((p) => finite(p.forgetAfterMs))}::double precision[], ${now.toISOString()}::timestamptz)
+    ORDER BY key`.execute(db);
+  return rows.map((r) => ({ ...r, locked_until: r.locked_until === null ? null : new Date(r.locked_until) }));
 }
 
 export async function deleteCounters(db: Kysely<Database> | Transaction<Database>, keys: string[]): Promise<number> {

@@ -3,22 +3,9 @@ import type { Clock } from '../clock.js';
 import type { Database } from '../db/types.js';
 import { clientNetworkKey } from './addresses.js';
 import * as repo from './lockout-repository.js';
+import type { LockPolicy } from './lockout-repository.js';
 
-/** How one kind of key counts failures. */
-export interface LockPolicy {
-  /** Failures allowed before attempts have to wait. */
-  freeFailures: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-  /**
-   * Consecutive failures after which every further one locks for `hardLockMs` and is reported as an alert (NIST
-   * SP 800-63B §5.2.2: no more than 100 consecutive failed attempts on one account). `Infinity` for none.
-   */
-  hardLimit: number;
-  hardLockMs: number;
-  /** A key quiet for this long starts counting again from zero; `Infinity`: only a success or an operator clears it. */
-  forgetAfterMs: number;
-}
+export type { LockPolicy };
 
 const HOUR = 3600_000;
 
@@ -83,6 +70,11 @@ export const attemptKeys = (account: LockKey, ip: string): LockKey[] => [
   lockKeys.network(ip),
 ];
 
+export interface SuccessPlan {
+  clear: string[];
+  refund: Array<{ key: string; own: Date | null }>;
+}
+
 export type Admission =
   | {
       admitted: true;
@@ -112,53 +104,45 @@ export class Lockout {
     const sorted = sortKeys(keys);
     if (sorted.length === 0) return { admitted: true, locksOnFailure: [] };
     const now = this.clock.now();
-    return this.db.transaction().execute(async (trx) => {
-      // In key order, so that two attempts never wait on each other crosswise.
-      const rows = await repo.lockCounters(
-        trx,
-        sorted.map((k) => k.key),
-        now,
-      );
-      const byKey = new Map(rows.map((r) => [r.key, r]));
-      const locked = rows.filter((r) => r.locked_until !== null && r.locked_until > now);
-      if (locked.length > 0) {
-        await repo.countRefused(
-          trx,
-          locked.map((r) => r.key),
-        );
-        const waitMs = Math.max(...locked.map((r) => r.locked_until!.getTime() - now.getTime()));
-        return { admitted: false as const, waitMs, lockedKeys: locked.map((r) => r.key) };
-      }
-      const next = sorted.map((k) => {
-        const row = byKey.get(k.key)!;
-        const forgotten = now.getTime() - row.last_failure_at.getTime() > k.policy.forgetAfterMs;
-        const failures = (forgotten ? 0 : row.failures) + 1;
-        return { ...k, failures, lockedUntil: lockUntil(k.policy, failures, now) };
-      });
-      await repo.setCounters(trx, next, now);
-      return {
-        admitted: true as const,
-        locksOnFailure: next
-          .filter((n) => n.lockedUntil !== null)
-          .map((n) => ({ key: n.key, until: n.lockedUntil!, hardLimit: n.failures >= n.policy.hardLimit })),
-      };
-    });
+    // One statement (`lockout_admit`, migrations/0012): the keys' rows locked in key order, so that two attempts never
+    // wait on each other crosswise; refused if one is locked, counted as a failure on each otherwise.
+    const rows = await repo.admitAttempt(this.db, sorted, now);
+    if (rows.some((r) => !r.admitted)) {
+      const waitMs = Math.max(...rows.map((r) => r.locked_until!.getTime() - now.getTime()));
+      return { admitted: false, waitMs, lockedKeys: rows.map((r) => r.key) };
+    }
+    const policies = new Map(sorted.map((k) => [k.key, k.policy]));
+    return {
+      admitted: true,
+      locksOnFailure: rows
+        .filter((r) => r.locked_until !== null)
+        .map((r) => ({ key: r.key, until: r.locked_until!, hardLimit: r.failures >= policies.get(r.key)!.hardLimit })),
+    };
   }
 
   /**
    * The admitted attempt succeeded: the account and pair keys start over (earlier failures of this account are
    * disregarded); the network key only gets this attempt back, and loses the lock this attempt set, if any.
+   * `within`: the caller's transaction, when the success is part of a larger change.
    */
   async succeed(keys: readonly LockKey[], admission: Admission): Promise<void> {
-    const clear = keys.filter((k) => k.kind !== 'network').map((k) => k.key);
+    const plan = this.successPlan(keys, admission);
     await this.db.transaction().execute(async (trx) => {
-      if (clear.length > 0) await repo.deleteCounters(trx, clear);
-      await giveBack(
-        trx,
-        keys.filter((k) => k.kind === 'network'),
-        admission,
-      );
+      if (plan.clear.length > 0) await repo.deleteCounters(trx, plan.clear);
+      for (const { key, own } of plan.refund) await repo.refundFailure(trx, key, own);
     });
+  }
+
+  /**
+   * What `succeed` writes, for a caller that commits it with more (a login, with its session: `open_login_session`):
+   * the keys to clear, and the network keys that get the attempt back, each with the lock this attempt set, if any.
+   */
+  successPlan(keys: readonly LockKey[], admission: Admission): SuccessPlan {
+    const ownLocks = ownLocksOf(admission);
+    return {
+      clear: keys.filter((k) => k.kind !== 'network').map((k) => k.key),
+      refund: sortKeys(keys.filter((k) => k.kind === 'network')).map((k) => ({ key: k.key, own: ownLocks.get(k.key) ?? null })),
+    };
   }
 
   /**
@@ -192,21 +176,17 @@ export class Lockout {
   }
 }
 
+/** The lock each key got from this attempt, if it failed. */
+const ownLocksOf = (admission: Admission) =>
+  new Map(admission.admitted ? admission.locksOnFailure.map((l) => [l.key, l.until]) : []);
+
 /** Gives one attempt back to each key, and drops the lock that attempt set: one set meanwhile by another attempt stays. */
 async function giveBack(trx: Transaction<Database>, keys: readonly LockKey[], admission: Admission): Promise<void> {
-  const ownLocks = new Map(admission.admitted ? admission.locksOnFailure.map((l) => [l.key, l.until]) : []);
+  const ownLocks = ownLocksOf(admission);
   for (const key of sortKeys(keys)) await repo.refundFailure(trx, key.key, ownLocks.get(key.key) ?? null);
 }
 
 function sortKeys(keys: readonly LockKey[]): LockKey[] {
   const unique = new Map(keys.map((k) => [k.key, k]));
   return [...unique.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-}
-
-/** When a key with `failures` consecutive failures may try again; null when it need not wait. */
-function lockUntil(policy: LockPolicy, failures: number, now: Date): Date | null {
-  if (failures >= policy.hardLimit) return new Date(now.getTime() + policy.hardLockMs);
-  if (failures < policy.freeFailures) return null;
-  const delay = Math.min(policy.baseDelayMs * 2 ** (failures - policy.freeFailures), policy.maxDelayMs);
-  return new Date(now.getTime() + delay);
 }

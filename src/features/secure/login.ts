@@ -9,8 +9,7 @@ import { matchTotp } from '../../security/totp.js';
 import { isActiveUser } from '../users/api.js';
 import { auditActor, requireAllowedNetwork, tooMany, unauthorized, userNameOf, type SecureDeps } from './context.js';
 import type { PasswordResetService } from './password-reset.js';
-import * as repo from './repository.js';
-import type { SessionService } from './sessions.js';
+import { CodeReplayed, type SessionService } from './sessions.js';
 
 export interface LoginInput {
   login: string;
@@ -89,6 +88,7 @@ export class LoginService {
     const u = user!;
     let scope: SessionScope = 'full';
     let bypass = false;
+    let step: number | undefined;
     if (resetUsed) {
       scope = 'credentialsRenewal';
     } else if (u.totp_secret_ciphertext) {
@@ -98,7 +98,8 @@ export class LoginService {
           await failed('totpMissing');
           throw unauthorized();
         }
-        if (!(await this.acceptTotp(u, input.token))) {
+        step = await this.matchingStep(u, input.token);
+        if (step === undefined) {
           await failed('totp');
           throw unauthorized();
         }
@@ -107,14 +108,22 @@ export class LoginService {
       // "They will need to renew their password and then set up 2FA for their logins to be able to connect."
       scope = 'credentialsRenewal';
     }
-    // A reset login clears the account's key too: the user proved he holds his phone or mailbox.
-    await lockout.succeed(resetUsed ? [account, ...keys] : keys, admission);
-    const session = await this.sessions.open(service, u, {
-      scope,
-      ip,
-      auditType: bypass ? 'login.2faBypass' : 'login.succeeded',
-      reset: resetUsed,
-    });
+    // One commit: the code's step is used (a replay, even in parallel on another instance, finds it taken and opens
+    // nothing), the lockout forgets the failures (a reset login clears the account's key too: the user proved he
+    // holds his phone or mailbox), and the session opens.
+    let session;
+    try {
+      session = await this.sessions.open(
+        service,
+        u,
+        { scope, ip, auditType: bypass ? 'login.2faBypass' : 'login.succeeded', reset: resetUsed },
+        { totpStep: step, lockout: lockout.successPlan(resetUsed ? [account, ...keys] : keys, admission) },
+      );
+    } catch (err) {
+      if (!(err instanceof CodeReplayed)) throw err;
+      await failed('totp');
+      throw unauthorized();
+    }
     metrics.login(bypass ? '2faBypass' : 'succeeded');
     return session;
   }
@@ -126,12 +135,10 @@ export class LoginService {
     }
   }
 
-  /** The code matches the user's secret (current step ±1) and its step was never used: the insert decides, atomically. */
-  private async acceptTotp(user: UserRow, code: string): Promise<boolean> {
-    const { box, clock, db } = this.deps;
+  /** The step (current ±1) at which the code matches the user's secret; whether it was used is the commit's to say. */
+  private async matchingStep(user: UserRow, code: string): Promise<number | undefined> {
+    const { box, clock } = this.deps;
     const secret = box.open(user.totp_secret_ciphertext!, contexts.totpSecret(user.user_id));
-    const step = await matchTotp(secret, code, clock.now());
-    if (step === undefined) return false;
-    return repo.useTotpStep(db, user.user_id, step, clock.now());
+    return matchTotp(secret, code, clock.now());
   }
 }

@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database, SessionScope } from '../../db/types.js';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -67,23 +67,35 @@ export async function findSession(db: Executor, tokenHash: Buffer) {
 }
 
 /**
- * Locks the service's row until the transaction ends: logins to one service open their sessions one at a time, so
- * the count of connected users and any eviction are decided on a count no other login is changing.
+ * A login's commit (migrations/0011_login_session.sql): its TOTP step, its lockout success, its session within the
+ * service's quota, and the audit events, in one statement.
  */
-export async function lockServiceForLogin(trx: Transaction<Database>, serviceName: string): Promise<void> {
-  await trx.selectFrom('service').select('service_name').where('service_name', '=', serviceName).forUpdate().execute();
-}
-
-/** The users connected to a service (at least one live session), with their first and latest live session. */
-export async function connectedUsers(trx: Transaction<Database>, serviceName: string, now: Date) {
-  return trx
-    .selectFrom('user_session')
-    .select((eb) => ['user_id', eb.fn.min('created_at').as('first_at'), eb.fn.max('created_at').as('last_at')])
-    .where('service_name', '=', serviceName)
-    .where('ended_at', 'is', null)
-    .where('expires_at', '>', now)
-    .groupBy('user_id')
-    .execute();
+export async function openLoginSession(
+  db: Executor,
+  p: {
+    serviceName: string;
+    userId: number;
+    actor: string;
+    ip: string;
+    scope: SessionScope;
+    tokenHash: Buffer;
+    now: Date;
+    expiresAt: Date;
+    auditType: string;
+    reset: boolean;
+    totpStep: number | null;
+    lockout: { clear: string[]; refund: Array<{ key: string; own: Date | null }> };
+  },
+): Promise<{ sessionId: number | null; replayed: boolean }> {
+  const { rows } = await sql<{ session_id: string | number | null; replayed: boolean }>`
+    SELECT session_id, replayed FROM open_login_session(
+      ${p.serviceName}, ${p.userId}::bigint, ${p.actor}, ${p.ip}::inet, ${p.scope}, ${p.tokenHash},
+      ${p.now.toISOString()}::timestamptz, ${p.expiresAt.toISOString()}::timestamptz, ${p.auditType}, ${p.reset},
+      ${p.totpStep}::bigint, ${p.lockout.clear}::text[], ${p.lockout.refund.map((r) => r.key)}::text[],
+      ${p.lockout.refund.map((r) => r.own?.toISOString() ?? null)}::timestamptz[])`.execute(db);
+  const row = rows[0];
+  if (!row) throw new Error('open_login_session returned no row');
+  return { sessionId: row.session_id === null ? null : Number(row.session_id), replayed: row.replayed };
 }
 
 export async function endSession(db: Executor, sessionId: number, reason: string, now: Date) {

@@ -6,71 +6,54 @@ import { isActiveUser } from '../users/api.js';
 import type { Sessions } from './api.js';
 import { requireAllowedNetwork, unauthorized, type SecureDeps, type SessionUser } from './context.js';
 import * as repo from './sessions-repository.js';
+import type { SuccessPlan } from '../../security/lockout.js';
 
 /** How long a session lives on a service whose `userSessionTimeout` is 0 (no idle timeout): 12 hours, documented. */
 const NO_TIMEOUT_LIFETIME_MS = 12 * 60 * 60_000;
+
+/** The TOTP code's step was used already (a replay): no session was opened. */
+export class CodeReplayed extends Error {}
 
 /** Certified-interface sessions: opened by a login, carried as a bearer token, ended by logout or a limit. */
 export class SessionService implements Sessions {
   constructor(private readonly deps: SecureDeps) {}
 
-  /** Opens a session for a user who just logged in, within the service's limits, and audits the login. */
-  async open(service: ServiceRow, user: UserRow, input: { scope: SessionScope; ip: string; auditType: string; reset: boolean }) {
-    const { db, clock, audit } = this.deps;
+  /**
+   * Opens a session for a user who just logged in, within the service's limits, and audits the login, in one
+   * statement (`open_login_session`, migrations/0011): `login` adds what the login commits with it, the TOTP step its
+   * code used (taken already: `CodeReplayed`, and nothing opens) and its lockout success.
+   *
+   * OVH's `userLimitConcurrentSession` is the number of users connected to the service. A user already connected
+   * takes no more room; a new one, at the quota, disconnects a user as `userLogoutPolicy` says (`first`: the earliest
+   * connected, `last`: the most recently connected) and is admitted. Each ended session is audited. The service's row
+   * is locked meanwhile, so logins to one service decide the quota one at a time, on a count no other is changing.
+   */
+  async open(
+    service: ServiceRow,
+    user: UserRow,
+    input: { scope: SessionScope; ip: string; auditType: string; reset: boolean },
+    login: { totpStep?: number | undefined; lockout?: SuccessPlan } = {},
+  ) {
+    const { db, clock } = this.deps;
     const token = randomAlphanumeric(48);
     const now = clock.now();
     const expiresAt = expiry(now, now, service.user_session_timeout);
-    const session = await db.transaction().execute(async (trx) => {
-      await repo.lockServiceForLogin(trx, service.service_name);
-      await this.makeRoom(trx, service, user, input.ip, now);
-      const row = await repo.insertSession(trx, {
-        tokenHash: sha256(token),
-        serviceName: service.service_name,
-        userId: user.user_id,
-        scope: input.scope,
-        ip: input.ip,
-        now,
-        expiresAt,
-      });
-      await audit.record(trx, {
-        serviceName: service.service_name,
-        type: input.auditType,
-        actor: user.name,
-        ip: input.ip,
-        userId: user.user_id,
-        data: { scope: input.scope, sessionId: row.session_id, reset: input.reset },
-      });
-      return row;
+    const opened = await repo.openLoginSession(db, {
+      serviceName: service.service_name,
+      userId: user.user_id,
+      actor: user.name,
+      ip: input.ip,
+      scope: input.scope,
+      tokenHash: sha256(token),
+      now,
+      expiresAt,
+      auditType: input.auditType,
+      reset: input.reset,
+      totpStep: login.totpStep ?? null,
+      lockout: login.lockout ?? { clear: [], refund: [] },
     });
-    return { sessionToken: token, expiresAt: toOvhDate(session.expires_at), scope: input.scope };
-  }
-
-  /**
-   * OVH's `userLimitConcurrentSession` is the number of users connected to the service. A user already connected
-   * takes no more room; a new one, at the quota, disconnects a user as `userLogoutPolicy` says (`first`: the earliest
-   * connected, `last`: the most recently connected) and is admitted. Each ended session is audited.
-   */
-  private async makeRoom(trx: Transaction<Database>, service: ServiceRow, user: UserRow, ip: string, now: Date) {
-    const limit = service.user_limit_concurrent_session;
-    if (limit <= 0) return;
-    const connected = await repo.connectedUsers(trx, service.service_name, now);
-    if (connected.some((c) => c.user_id === user.user_id) || connected.length < limit) return;
-    const time = (d: Date | string) => new Date(d).getTime();
-    const order =
-      service.user_logout_policy === 'first'
-        ? [...connected].sort((a, b) => time(a.first_at) - time(b.first_at))
-        : [...connected].sort((a, b) => time(b.last_at) - time(a.last_at));
-    for (const victim of order.slice(0, connected.length - limit + 1)) {
-      const sessions = await repo.endUserSessions(trx, victim.user_id, 'sessionLimit', now);
-      await this.deps.audit.record(trx, {
-        serviceName: service.service_name,
-        type: 'session.ended',
-        actor: user.name,
-        ip,
-        userId: victim.user_id,
-        data: { reason: 'sessionLimit', policy: service.user_logout_policy, sessions, admittedUserId: user.user_id },
-      });
-    }
+    if (opened.replayed) throw new CodeReplayed();
+    return { sessionToken: token, expiresAt: toOvhDate(expiresAt), scope: input.scope };
   }
 
   /** The user of a session token, if the session is live on this service; slides its idle timeout. */
