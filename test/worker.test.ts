@@ -251,8 +251,8 @@ workerTest(
   },
 );
 
-workerTest('a worker that stops mid-batch finishes what it started and gives the rest back at once', async (t) => {
-  const svc = await ctx.newService();
+/** A worker of one lane, polled by the test only, with handlers the test sets. */
+function singleLaneWorker() {
   const handlers = new Map<string, TaskHandler>();
   const worker = new TaskWorker({
     handle: ctx.handle,
@@ -263,6 +263,12 @@ workerTest('a worker that stops mid-batch finishes what it started and gives the
     pollMs: 60_000,
     concurrency: 1,
   });
+  return { handlers, worker };
+}
+
+workerTest('a worker that stops mid-batch finishes what it started and gives the rest back at once', async (t) => {
+  const svc = await ctx.newService();
+  const { handlers, worker } = singleLaneWorker();
   // The stop comes while the first task runs.
   handlers.set('probe', { apply: async () => void worker.stop() });
   const ids: number[] = [];
@@ -275,4 +281,59 @@ workerTest('a worker that stops mid-batch finishes what it started and gives the
   }
   const next = ctx.newWorker('next', LEASE_SECONDS);
   t.equal((await next.claimOne())?.task_id, ids[1], 'another worker takes them over without waiting for a lease');
+});
+
+workerTest("a lane's tasks commit together, and a task that fails fails alone: the others are applied once", async (t) => {
+  const svc = await ctx.newService();
+  const audit = ctx.handle.db;
+  const { handlers, worker } = singleLaneWorker();
+  const transactions = new Set<unknown>();
+  // Each applied task leaves a row, in the task's own transaction: a rolled-back attempt leaves none.
+  handlers.set('probe', {
+    apply: async (trx, task) => {
+      transactions.add(trx);
+      await trx
+        .insertInto('audit_event')
+        .values({
+          service_name: svc,
+          type: 'probe.applied',
+          actor: 'test',
+          ip: null,
+          user_id: null,
+          data: JSON.stringify(task.payload),
+        })
+        .execute();
+      if (task.payload.step === 2) throw new Error('step 2 fails');
+    },
+  });
+  const ids: number[] = [];
+  for (let i = 0; i < 4; i++) ids.push((await probeTask(svc, 1, i)).task_id);
+  t.equal(await worker.drain(), 4, 'every task was taken');
+  const rows = await Promise.all(ids.map(taskRow));
+  t.same(
+    rows.map((r) => r.state),
+    ['done', 'done', 'error', 'done'],
+    'the failing task is in error, the others done',
+  );
+  t.match(rows[2], { last_error: 'step 2 fails' });
+  const applied = await audit
+    .selectFrom('audit_event')
+    .select('data')
+    .where('service_name', '=', svc)
+    .where('type', '=', 'probe.applied')
+    .execute();
+  const steps = applied.map((r) => (r.data as { step: number }).step).sort();
+  t.same(steps, [0, 1, 3], 'each task that succeeded committed once; the failed one committed nothing');
+  t.ok(transactions.size >= 2, 'the group was tried in one transaction, then its tasks one by one');
+
+  // Without a failure, the whole lane commits in one transaction.
+  transactions.clear();
+  const more: number[] = [];
+  for (let i = 10; i < 14; i++) more.push((await probeTask(svc, 1, i)).task_id);
+  t.equal(await worker.drain(), 4);
+  t.equal(transactions.size, 1, 'four tasks, one transaction');
+  t.same(
+    (await Promise.all(more.map(taskRow))).map((r) => r.state),
+    ['done', 'done', 'done', 'done'],
+  );
 });

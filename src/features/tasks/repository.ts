@@ -203,14 +203,20 @@ export async function releaseTasks(db: Executor, workerId: string, taskIds: numb
 
 /** Locks a task this worker still holds; `undefined` when its lease was lost to another worker. */
 export async function lockHeldTask(trx: Transaction<Database>, taskId: number, workerId: string) {
+  return (await lockHeldTasks(trx, [taskId], workerId))[0];
+}
+
+/** The tasks of `taskIds` this worker still holds, locked in id order until the transaction ends. */
+export async function lockHeldTasks(trx: Transaction<Database>, taskIds: number[], workerId: string) {
   return trx
     .selectFrom('task')
     .selectAll()
-    .where('task_id', '=', taskId)
+    .where('task_id', 'in', taskIds)
     .where('state', '=', 'doing')
     .where('locked_by', '=', workerId)
+    .orderBy('task_id')
     .forUpdate()
-    .executeTakeFirst();
+    .execute();
 }
 
 /**
@@ -222,6 +228,16 @@ export async function finishTask(
   taskId: number,
   outcome: { state: 'done' | 'error'; description: string; lastError: string | null; now: Date },
 ) {
+  await finishTasks(trx, [taskId], outcome);
+}
+
+/** `finishTask` for several tasks with the same outcome, in one statement. */
+export async function finishTasks(
+  trx: Transaction<Database>,
+  taskIds: number[],
+  outcome: { state: 'done' | 'error'; description: string; lastError: string | null; now: Date },
+) {
+  if (taskIds.length === 0) return;
   await trx
     .updateTable('task')
     .set({
@@ -235,7 +251,7 @@ export async function finishTask(
       locked_until: null,
       ...(outcome.state === 'done' ? { payload: sql<string>`payload - 'change' - 'changeBinding'` } : {}),
     })
-    .where('task_id', '=', taskId)
+    .where('task_id', 'in', taskIds)
     .execute();
 }
 
