@@ -49,7 +49,8 @@ BEGIN
          locked_until = CASE
            WHEN c.hard_limit IS NOT NULL AND c.n >= c.hard_limit THEN p_now + c.hard_ms * interval '1 millisecond'
            WHEN c.n < c.free THEN NULL
-           ELSE p_now + least(c.base_ms * power(2, c.n - c.free), c.max_ms) * interval '1 millisecond'
+           -- The exponent is capped: a key without a hard limit may count thousands of failures, and 2^1000 overflows.
+           ELSE p_now + least(c.base_ms * power(2, least(c.n - c.free, 60)), c.max_ms) * interval '1 millisecond'
          END
     FROM counted AS c
    WHERE a.key = c.key

@@ -277,3 +277,25 @@ t.test(
     t.equal(events.length, 3, 'each wrong code is audited');
   },
 );
+
+// Found by the review of the lockout's move into one statement: the delay doubled by `power(2, failures - free)`,
+// which overflowed PostgreSQL's double past about 1,000 failures of a key without a hard limit (a network, a pair),
+// and from then on every login from that network answered 500.
+t.test('a network key with more than a thousand failures still counts and still waits an hour at most', async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { phone: false });
+  const lockout = new Lockout(ctx.handle.db, ctx.clock);
+  const ip = freshIp();
+  const key = lockKeys.network(ip);
+  // Forty-two days of failures, a lock waited out between each, stand in a row: written directly.
+  await ctx.handle.db
+    .insertInto('auth_failure')
+    .values({ key: key.key, failures: 1040, last_failure_at: ctx.clock.now(), locked_until: null })
+    .execute();
+  const admission = await lockout.admit([key]);
+  t.match(admission, { admitted: true, locksOnFailure: [{ key: key.key, hardLimit: false }] });
+  t.equal(await lockout.waitMs([key]), 60 * 60_000, 'the 1,041st failure locks for the hour of the cap');
+  ctx.clock.advance(60 * 60_000);
+  const login = await kit.login(svc, { login: person.name, password: 'wrong password' }, ip);
+  t.equal(login.statusCode, 401, 'a login from that network is answered, not a 500');
+});
