@@ -27,7 +27,7 @@ export const ConfigSchema = Type.Object({
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 30_000 }),
   /** How long a claimed task stays with the instance that claimed it before another may take it over. */
   TASK_LEASE_SECONDS: Type.Integer({ minimum: 5, maximum: 3600, default: 60 }),
-  /** Tasks an instance applies at once, each in its own transaction (their commits share the disk's flushes). */
+  /** Lanes of tasks an instance applies at once, each lane's claimed tasks in one transaction (their commits share flushes). */
   TASK_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 32, default: 4 }),
   /** Polling fallback of the task worker when no NOTIFY arrives. */
   TASK_POLL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 2000 }),

@@ -64,9 +64,9 @@ export interface WorkerOptions {
   maxAttempts?: number;
   workerId?: string;
   /**
-   * Tasks applied at once (TASK_CONCURRENCY, default 1): each in its own transaction, so that their commits share the
-   * disk's flushes. Tasks about one subject (a whitelist entry, a user, an allowed network) never run at once, and run
-   * in their order.
+   * Lanes of tasks applied at once (TASK_CONCURRENCY, default 1), each lane's claimed tasks in one transaction, so that
+   * the lanes' commits share the disk's flushes. Tasks about one subject (a whitelist entry, a user, an allowed
+   * network) never run at once, and run in their order.
    */
   concurrency?: number;
 }
