@@ -202,12 +202,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   app.addHook('preClose', async () => {
     stopping = true;
   });
-  // Labelled by the route's pattern, never the URL a client typed: a scan of random paths adds no series.
-  const { metrics } = app.services;
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (stopping) reply.header('Connection', 'close');
     done(null, payload);
   });
+  // Labelled by the route's pattern, never the URL a client typed: a scan of random paths adds no series.
+  const { metrics } = app.services;
   app.addHook('onResponse', (request, reply, done) => {
     metrics.request(request.method, request.routeOptions.url ?? '(unmatched)', reply.statusCode, reply.elapsedTime / 1000);
     done();
