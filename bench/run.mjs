@@ -144,7 +144,7 @@ async function main() {
     const replays = await pool(Math.min(20, seeded.people.length), 4, (i) => login(i, i + 1));
     if (replays.some((status) => status !== 401))
       throw new Error(`a replayed code was not refused: ${JSON.stringify(count(replays))}`);
-    // The stack's own floor for a login: bare Fastify answering a request that verifies the same hash (and nothing
+    // The stack's own ceiling for a login: bare Fastify answering a request that verifies the same hash (and nothing
     // else), from the same client at the same concurrency.
     const bare = await startBaseline();
     const h0 = performance.now();
@@ -333,7 +333,7 @@ function printTable(r) {
       '',
       `${fx(r.e.argon2PerSecond)} argon2id/s`,
       fx(r.e.httpArgon2PerSecond / r.e.argon2PerSecond, 2),
-      "the stack's floor for (e)",
+      "the stack's ceiling for (e)",
     ],
     [
       `(f) drain ${r.f.tasks} whitelist tasks`,
