@@ -41,17 +41,13 @@ t.test('a batch is split at its maximum, and a failed query fails every load of 
   );
 });
 
-t.test('a prepared statement must name its columns', async (t) => {
-  t.throws(
-    () =>
-      prepared('bad', {
-        sql: 'select * from service where service_name = $1',
-        parameters: [],
-        query: {} as never,
-        queryId: {} as never,
-      }),
-    /must name its columns/,
-  );
+t.test('a prepared statement names its columns, and one text has one name', async (t) => {
+  const query = (sql: string) => ({ sql, parameters: [], query: {} as never, queryId: {} as never });
+  t.throws(() => prepared('bad', query('select * from service where service_name = $1')), /must name its columns/);
+  const text = 'select service_name from service where service_name = $1 and 1 = 1';
+  t.doesNotThrow(() => prepared('probe_a', query(text)));
+  t.doesNotThrow(() => prepared('probe_a', query(text)), 'registered again under its name: the same statement');
+  t.throws(() => prepared('probe_b', query(text)), /already prepared as pcc_probe_a/);
 });
 
 t.test('GET …/twoFAWhitelist/{id}: entries of another service stay hidden, and PostgreSQL runs the read prepared', async (t) => {

@@ -12,9 +12,10 @@ const names = new Map<string, string>();
 
 export function prepared<T>(name: string, query: CompiledQuery<T>): CompiledQuery<T> {
   if (/\bselect \*/i.test(query.sql)) throw new Error(`prepared statement ${name} must name its columns`);
+  const statement = `pcc_${name}`;
   const known = names.get(query.sql);
-  if (known !== undefined && known !== name) throw new Error(`${name}: the same statement is already prepared as ${known}`);
-  names.set(query.sql, `pcc_${name}`);
+  if (known !== undefined && known !== statement) throw new Error(`${name}: the same statement is already prepared as ${known}`);
+  names.set(query.sql, statement);
   return query;
 }
 

@@ -123,13 +123,12 @@ export class Lockout {
   /**
    * The admitted attempt succeeded: the account and pair keys start over (earlier failures of this account are
    * disregarded); the network key only gets this attempt back, and loses the lock this attempt set, if any.
-   * `within`: the caller's transaction, when the success is part of a larger change.
    */
   async succeed(keys: readonly LockKey[], admission: Admission): Promise<void> {
     const plan = this.successPlan(keys, admission);
     await this.db.transaction().execute(async (trx) => {
       if (plan.clear.length > 0) await repo.deleteCounters(trx, plan.clear);
-      for (const { key, own } of plan.refund) await repo.refundFailure(trx, key, own);
+      await giveBack(trx, plan.refund);
     });
   }
 
@@ -138,10 +137,12 @@ export class Lockout {
    * the keys to clear, and the network keys that get the attempt back, each with the lock this attempt set, if any.
    */
   successPlan(keys: readonly LockKey[], admission: Admission): SuccessPlan {
-    const ownLocks = ownLocksOf(admission);
     return {
       clear: keys.filter((k) => k.kind !== 'network').map((k) => k.key),
-      refund: sortKeys(keys.filter((k) => k.kind === 'network')).map((k) => ({ key: k.key, own: ownLocks.get(k.key) ?? null })),
+      refund: refundsOf(
+        keys.filter((k) => k.kind === 'network'),
+        admission,
+      ),
     };
   }
 
@@ -150,7 +151,7 @@ export class Lockout {
    * identity passed): every key gets it back, and loses the lock it set, if any. Earlier failures stay.
    */
   async refund(keys: readonly LockKey[], admission: Admission): Promise<void> {
-    await this.db.transaction().execute((trx) => giveBack(trx, keys, admission));
+    await this.db.transaction().execute((trx) => giveBack(trx, refundsOf(keys, admission)));
   }
 
   /** Milliseconds before any of these keys may try again, without counting anything; 0 when none is locked. */
@@ -176,14 +177,15 @@ export class Lockout {
   }
 }
 
-/** The lock each key got from this attempt, if it failed. */
-const ownLocksOf = (admission: Admission) =>
-  new Map(admission.admitted ? admission.locksOnFailure.map((l) => [l.key, l.until]) : []);
+/** One attempt given back to each key, in key order, with the lock that attempt set on it, if any. */
+function refundsOf(keys: readonly LockKey[], admission: Admission): SuccessPlan['refund'] {
+  const ownLocks = new Map(admission.admitted ? admission.locksOnFailure.map((l) => [l.key, l.until]) : []);
+  return sortKeys(keys).map((k) => ({ key: k.key, own: ownLocks.get(k.key) ?? null }));
+}
 
 /** Gives one attempt back to each key, and drops the lock that attempt set: one set meanwhile by another attempt stays. */
-async function giveBack(trx: Transaction<Database>, keys: readonly LockKey[], admission: Admission): Promise<void> {
-  const ownLocks = ownLocksOf(admission);
-  for (const key of sortKeys(keys)) await repo.refundFailure(trx, key.key, ownLocks.get(key.key) ?? null);
+async function giveBack(trx: Transaction<Database>, refunds: SuccessPlan['refund']): Promise<void> {
+  for (const { key, own } of refunds) await repo.refundFailure(trx, key, own);
 }
 
 function sortKeys(keys: readonly LockKey[]): LockKey[] {

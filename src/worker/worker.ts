@@ -173,17 +173,9 @@ export class TaskWorker {
     const maxAttempts = this.options.maxAttempts ?? 5;
     let started = 0;
     try {
+      const ids = tasks.map((t) => t.task_id);
       await handle.db.transaction().execute(async (trx) => {
-        started = 0;
-        const held = new Map(
-          (
-            await lockHeldTasks(
-              trx,
-              tasks.map((t) => t.task_id),
-              this.id,
-            )
-          ).map((t) => [t.task_id, t]),
-        );
+        const held = new Map((await lockHeldTasks(trx, ids, this.id)).map((t) => [t.task_id, t]));
         const ctx = { now: clock.now(), box: this.box };
         for (const task of tasks) {
           if (this.#stopping && started > 0) break;
@@ -193,8 +185,7 @@ export class TaskWorker {
           started++;
           await handler.apply(trx, row, ctx);
         }
-        const done = tasks.slice(0, started).map((t) => t.task_id);
-        await finishTasks(trx, done, { state: 'done', description: 'Done', lastError: null, now: clock.now() });
+        await finishTasks(trx, ids.slice(0, started), { state: 'done', description: 'Done', lastError: null, now: clock.now() });
       });
       for (const task of tasks.slice(0, started)) {
         log.info({ taskId: task.task_id, taskName: task.name, attempt: task.attempts }, 'task done');

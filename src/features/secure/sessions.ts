@@ -20,8 +20,8 @@ export class SessionService implements Sessions {
 
   /**
    * Opens a session for a user who just logged in, within the service's limits, and audits the login, in one
-   * statement (`open_login_session`, migrations/0011): `login` adds what the login commits with it, the TOTP step its
-   * code used (taken already: `CodeReplayed`, and nothing opens) and its lockout success.
+   * statement (`open_login_session`, migrations/0011), with what the login commits with it: the TOTP step its code used
+   * (none when no code was checked; taken already: `CodeReplayed`, and nothing opens) and its lockout success.
    *
    * OVH's `userLimitConcurrentSession` is the number of users connected to the service. A user already connected
    * takes no more room; a new one, at the quota, disconnects a user as `userLogoutPolicy` says (`first`: the earliest
@@ -32,7 +32,7 @@ export class SessionService implements Sessions {
     service: ServiceRow,
     user: UserRow,
     input: { scope: SessionScope; ip: string; auditType: string; reset: boolean },
-    login: { totpStep?: number | undefined; lockout?: SuccessPlan } = {},
+    login: { totpStep: number | undefined; lockout: SuccessPlan },
   ) {
     const { db, clock } = this.deps;
     const token = randomAlphanumeric(48);
@@ -50,7 +50,7 @@ export class SessionService implements Sessions {
       auditType: input.auditType,
       reset: input.reset,
       totpStep: login.totpStep ?? null,
-      lockout: login.lockout ?? { clear: [], refund: [] },
+      lockout: login.lockout,
     });
     if (opened.replayed) throw new CodeReplayed();
     return { sessionToken: token, expiresAt: toOvhDate(expiresAt), scope: input.scope };
