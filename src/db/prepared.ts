@@ -1,5 +1,6 @@
-import type { CompiledQuery } from 'kysely';
+import type { CompiledQuery, Kysely, QueryResult, RawBuilder, Transaction } from 'kysely';
 import pg from 'pg';
+import type { Database } from './types.js';
 
 /**
  * The hot reads, run as named prepared statements on PostgreSQL: each connection parses and plans them once, then
@@ -17,6 +18,15 @@ export function prepared<T>(name: string, query: CompiledQuery<T>): CompiledQuer
   if (known !== undefined && known !== statement) throw new Error(`${name}: the same statement is already prepared as ${known}`);
   names.set(query.sql, statement);
   return query;
+}
+
+/** Runs a raw statement (whose text does not depend on its values) as the named prepared statement `name`. */
+export function executePrepared<T>(
+  db: Kysely<Database> | Transaction<Database>,
+  name: string,
+  query: RawBuilder<T>,
+): Promise<QueryResult<T>> {
+  return db.executeQuery(prepared(name, query.compile(db)));
 }
 
 /**

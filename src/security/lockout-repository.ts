@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { executePrepared } from '../db/prepared.js';
 import type { Database } from '../db/types.js';
 
 /** How one kind of key counts failures. */
@@ -29,13 +30,17 @@ export async function admitAttempt(
 ): Promise<Array<{ key: string; failures: number; locked_until: Date | null; admitted: boolean }>> {
   const finite = (n: number) => (Number.isFinite(n) ? n : null);
   const column = <T>(f: (p: LockPolicy) => T) => keys.map((k) => f(k.policy));
-  const { rows } = await sql<{ key: string; failures: number; locked_until: Date | string | null; admitted: boolean }>`
+  const { rows } = await executePrepared(
+    db,
+    'lockout_admit',
+    sql<{ key: string; failures: number; locked_until: Date | string | null; admitted: boolean }>`
     SELECT key, failures, locked_until, admitted FROM lockout_admit(
       ${keys.map((k) => k.key)}::text[], ${column((p) => p.freeFailures)}::integer[],
       ${column((p) => p.baseDelayMs)}::double precision[], ${column((p) => p.maxDelayMs)}::double precision[],
       ${column((p) => finite(p.hardLimit))}::integer[], ${column((p) => p.hardLockMs)}::double precision[],
       ${column((p) => finite(p.forgetAfterMs))}::double precision[], ${now.toISOString()}::timestamptz)
-    ORDER BY key`.execute(db);
+    ORDER BY key`,
+  );
   return rows.map((r) => ({ ...r, locked_until: r.locked_until === null ? null : new Date(r.locked_until) }));
 }
 

@@ -6,3 +6,4 @@ import '../lockout.test.js';
 import '../security-review.test.js';
 import '../unlock.test.js';
 import '../sessions.test.js';
+import '../login-context.test.js';

@@ -72,7 +72,18 @@ export async function requireAllowedNetwork(
   refused: { type: string; actor: string | null; userId: number | null; what: string },
 ): Promise<void> {
   if (service.user_access_policy !== 'filtered') return;
-  if (await deps.allowedNetworks.isAllowed(service.service_name, ip)) return;
+  await refuseOutsideAllowedNetworks(deps, service, ip, await deps.allowedNetworks.isAllowed(service.service_name, ip), refused);
+}
+
+/** `requireAllowedNetwork`, for a caller that already read whether `ip` is in the service's allowed networks. */
+export async function refuseOutsideAllowedNetworks(
+  deps: Pick<SecureDeps, 'audit'>,
+  service: { service_name: string; user_access_policy: string },
+  ip: string,
+  allowed: boolean,
+  refused: { type: string; actor: string | null; userId: number | null; what: string },
+): Promise<void> {
+  if (service.user_access_policy !== 'filtered' || allowed) return;
   await deps.audit.write({
     serviceName: service.service_name,
     type: refused.type,

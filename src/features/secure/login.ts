@@ -7,8 +7,10 @@ import { attemptKeys, lockKeys, type Admission } from '../../security/lockout.js
 import { verifyPassword } from '../../security/passwords.js';
 import { matchTotp } from '../../security/totp.js';
 import { isActiveUser } from '../users/api.js';
-import { auditActor, requireAllowedNetwork, tooMany, unauthorized, userNameOf, type SecureDeps } from './context.js';
+import { serviceNotFound } from '../../http/errors.js';
+import { auditActor, refuseOutsideAllowedNetworks, tooMany, unauthorized, userNameOf, type SecureDeps } from './context.js';
 import type { PasswordResetService } from './password-reset.js';
+import { loginContext } from './repository.js';
 import { CodeReplayed, type SessionService } from './sessions.js';
 
 export interface LoginInput {
@@ -36,17 +38,19 @@ export class LoginService {
    * code), after the same work (argon2 runs for an unknown login too): only the audit event says which factor failed.
    */
   async login(serviceName: string, input: LoginInput, rawIp: string) {
-    const { lockout, users, services, whitelist, audit, metrics } = this.deps;
+    const { lockout, audit, metrics } = this.deps;
     const ip = canonicalIp(rawIp) ?? rawIp;
-    const service = await services.find(serviceName);
     const name = userNameOf(input.login, serviceName);
-    const user = await users.findByName(serviceName, name);
+    // The service, the user and where the client stands (allowed networks, 2FA whitelist), read in one statement.
+    const context = await loginContext(this.deps.db, serviceName, name, ip);
+    if (context === undefined) throw serviceNotFound();
+    const { service, user } = context;
     const actor = auditActor(this.deps.box, serviceName, input.login, user);
     const event = (type: string, data: Record<string, unknown>) =>
       audit.write({ serviceName, type, actor, ip, userId: user?.user_id ?? null, data });
     // The access policy comes first: from outside the allowed networks, nothing is checked, nothing is counted.
     try {
-      await requireAllowedNetwork(this.deps, service, ip, {
+      await refuseOutsideAllowedNetworks(this.deps, service, ip, context.allowedNetwork, {
         type: 'login.refused',
         actor,
         userId: user?.user_id ?? null,
@@ -92,7 +96,7 @@ export class LoginService {
     if (resetUsed) {
       scope = 'credentialsRenewal';
     } else if (u.totp_secret_ciphertext) {
-      bypass = await whitelist.bypasses(serviceName, ip);
+      bypass = context.whitelisted;
       if (!bypass) {
         if (!input.token) {
           await failed('totpMissing');

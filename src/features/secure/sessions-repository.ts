@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { executePrepared } from '../../db/prepared.js';
 import type { Database, SessionScope } from '../../db/types.js';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -87,12 +88,16 @@ export async function openLoginSession(
     lockout: { clear: string[]; refund: Array<{ key: string; own: Date | null }> };
   },
 ): Promise<{ sessionId: number | null; replayed: boolean }> {
-  const { rows } = await sql<{ session_id: string | number | null; replayed: boolean }>`
+  const { rows } = await executePrepared(
+    db,
+    'open_login_session',
+    sql<{ session_id: string | number | null; replayed: boolean }>`
     SELECT session_id, replayed FROM open_login_session(
       ${p.serviceName}, ${p.userId}::bigint, ${p.actor}, ${p.ip}::inet, ${p.scope}, ${p.tokenHash},
       ${p.now.toISOString()}::timestamptz, ${p.expiresAt.toISOString()}::timestamptz, ${p.auditType}, ${p.reset},
       ${p.totpStep}::bigint, ${p.lockout.clear}::text[], ${p.lockout.refund.map((r) => r.key)}::text[],
-      ${p.lockout.refund.map((r) => r.own?.toISOString() ?? null)}::timestamptz[])`.execute(db);
+      ${p.lockout.refund.map((r) => r.own?.toISOString() ?? null)}::timestamptz[])`,
+  );
   const row = rows[0];
   if (!row) throw new Error('open_login_session returned no row');
   return { sessionId: row.session_id === null ? null : Number(row.session_id), replayed: row.replayed };
