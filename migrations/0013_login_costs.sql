@@ -6,7 +6,11 @@
 -- 2. Its statements and those of `lockout_admit` were planned again at each call: their parameters are arrays, which
 --    the plan cache judged worth a custom plan every time. Every statement in them is a lookup by key, by user or by
 --    that index, whatever the values: a generic plan, made once per connection, is the right one.
-CREATE INDEX user_session_service_live_idx ON user_session (service_name, expires_at) WHERE ended_at IS NULL;
+--
+-- The index is built in the migration's transaction (not CONCURRENTLY): logins wait for it. Ended and expired sessions
+-- are purged after their retention, so the table stays small; on a large one, build the index CONCURRENTLY by hand
+-- first, and this statement finds it (IF NOT EXISTS).
+CREATE INDEX IF NOT EXISTS user_session_service_live_idx ON user_session (service_name, expires_at) WHERE ended_at IS NULL;
 
 ALTER FUNCTION lockout_admit(text[], integer[], double precision[], double precision[], integer[], double precision[],
                              double precision[], timestamptz)

@@ -48,6 +48,7 @@ t.test('a prepared statement names its columns, and one text has one name', asyn
   t.doesNotThrow(() => prepared('probe_a', query(text)));
   t.doesNotThrow(() => prepared('probe_a', query(text)), 'registered again under its name: the same statement');
   t.throws(() => prepared('probe_b', query(text)), /already prepared as pcc_probe_a/);
+  t.throws(() => prepared('probe_a', query(`${text} and 2 = 2`)), /another statement is already prepared under this name/);
 });
 
 t.test('GET …/twoFAWhitelist/{id}: entries of another service stay hidden, and PostgreSQL runs the read prepared', async (t) => {

@@ -10,13 +10,19 @@ import type { Database } from './types.js';
  * prepared it before.
  */
 const names = new Map<string, string>();
+const texts = new Map<string, string>();
 
 export function prepared<T>(name: string, query: CompiledQuery<T>): CompiledQuery<T> {
   if (/\bselect \*/i.test(query.sql)) throw new Error(`prepared statement ${name} must name its columns`);
   const statement = `pcc_${name}`;
   const known = names.get(query.sql);
   if (known !== undefined && known !== statement) throw new Error(`${name}: the same statement is already prepared as ${known}`);
+  // One name, one text: PostgreSQL refuses a second text under a name a connection has prepared (a text built from
+  // its values would fail there, at run time, on the second value).
+  const text = texts.get(statement);
+  if (text !== undefined && text !== query.sql) throw new Error(`${name}: another statement is already prepared under this name`);
   names.set(query.sql, statement);
+  texts.set(statement, query.sql);
   return query;
 }
 

@@ -96,6 +96,8 @@ export class LoginService {
     if (resetUsed) {
       scope = 'credentialsRenewal';
     } else if (u.totp_secret_ciphertext) {
+      // As read with the service, before the password's check: an entry removed during that check (tens of ms) may
+      // still spare this login its code, as one removed just after the login would have.
       bypass = context.whitelisted;
       if (!bypass) {
         if (!input.token) {
