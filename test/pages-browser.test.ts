@@ -186,7 +186,9 @@ t.test('the guide in a browser: 2FA set up from the QR code, validated by SMS to
   ctx.clock.advance(30_000); // a fresh code: the enrollment's was used
   await step('the user logs in with his new password and a fresh code, with the keyboard alone', again.page, async () => {
     await again.page.goto(`${base}login`);
-    // The login field has the focus; Tab leads to the password, then the code; Enter submits.
+    // The login field has the focus (typing before the page gives it would lose the first keys: wait for it); Tab leads
+    // to the password, then the code; Enter submits.
+    await again.page.getByLabel('Login', { exact: true }).and(again.page.locator(':focus')).waitFor({ timeout: 5_000 });
     await again.page.keyboard.type(user.name);
     await again.page.keyboard.press('Tab');
     await again.page.keyboard.type(newPassword);
