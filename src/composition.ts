@@ -111,7 +111,6 @@ export function buildServices({ db, box, clock, config, pool }: ServiceDeps): Ap
     users,
     operations,
     allowedNetworks,
-    whitelist,
     services,
     tasks,
     background,

@@ -13,9 +13,11 @@ const names = new Map<string, string>();
 const texts = new Map<string, string>();
 
 export function prepared<T>(name: string, query: CompiledQuery<T>): CompiledQuery<T> {
-  if (/\bselect \*/i.test(query.sql)) throw new Error(`prepared statement ${name} must name its columns`);
   const statement = `pcc_${name}`;
   const known = names.get(query.sql);
+  // Registered already under this name (every call of `executePrepared`): nothing more to check.
+  if (known === statement) return query;
+  if (/\bselect \*/i.test(query.sql)) throw new Error(`prepared statement ${name} must name its columns`);
   if (known !== undefined && known !== statement) throw new Error(`${name}: the same statement is already prepared as ${known}`);
   // One name, one text: PostgreSQL refuses a second text under a name a connection has prepared (a text built from
   // its values would fail there, at run time, on the second value).

@@ -13,7 +13,6 @@ import type { Operations } from '../operations/api.js';
 import type { ServicesApi } from '../services/api.js';
 import type { TasksApi } from '../tasks/api.js';
 import type { UsersApi } from '../users/api.js';
-import type { WhitelistApi } from '../whitelist/api.js';
 
 /** What the certified interface is handed: infrastructure, and the other features through their interfaces. */
 export interface SecureDeps {
@@ -25,7 +24,6 @@ export interface SecureDeps {
   users: UsersApi;
   operations: Operations;
   allowedNetworks: AllowedNetworksApi;
-  whitelist: WhitelistApi;
   services: ServicesApi;
   tasks: TasksApi;
   background: BackgroundWork;

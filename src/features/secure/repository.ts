@@ -63,7 +63,7 @@ export interface LoginContext {
   user: UserRow | undefined;
   /** The client is in one of the service's allowed networks (what `AllowedNetworksApi.isAllowed` answers). */
   allowedNetwork: boolean;
-  /** The client is in an enabled twoFAWhitelist entry of the service (what `WhitelistApi.bypasses` answers). */
+  /** The client is in an enabled twoFAWhitelist entry of the service (what `WhitelistService.bypasses` answers). */
   whitelisted: boolean;
 }
 

@@ -16,36 +16,6 @@ export async function endUserSessions(trx: Executor, userId: number, reason: str
   return Number(result.numUpdatedRows);
 }
 
-export async function insertSession(
-  trx: Executor,
-  session: {
-    tokenHash: Buffer;
-    serviceName: string;
-    userId: number;
-    scope: SessionScope;
-    ip: string;
-    now: Date;
-    expiresAt: Date;
-  },
-) {
-  return trx
-    .insertInto('user_session')
-    .values({
-      token_hash: session.tokenHash,
-      service_name: session.serviceName,
-      user_id: session.userId,
-      scope: session.scope,
-      ip: session.ip,
-      created_at: session.now,
-      last_seen_at: session.now,
-      expires_at: session.expiresAt,
-      ended_at: null,
-      end_reason: null,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-}
-
 /** The live session of a token, with its user, in one indexed lookup. */
 export async function findSession(db: Executor, tokenHash: Buffer) {
   return db

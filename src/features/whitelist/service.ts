@@ -7,7 +7,7 @@ import type { Actor } from '../../http/actor.js';
 import { lockService } from '../../db/locks.js';
 import { BatchedLookup } from '../../db/batched-lookup.js';
 import type { ChangeRecord, ChangeRecorder } from '../tasks/api.js';
-import { WHITELIST_TASKS, type WhitelistApi } from './api.js';
+import { WHITELIST_TASKS } from './api.js';
 import { parseIpBlock, type IpBlockLimits } from '../../security/ip-block.js';
 import * as repo from './repository.js';
 
@@ -33,7 +33,7 @@ const toWhitelistDto = (row: WhitelistRow): WhitelistDto => ({
 
 const isUniqueViolation = (err: unknown) => (err as { code?: string } | null)?.code === '23505';
 
-export class WhitelistService implements WhitelistApi {
+export class WhitelistService {
   /** `get` reads that arrive together share one query. */
   readonly #entries: BatchedLookup<number, WhitelistRow>;
 
@@ -46,6 +46,11 @@ export class WhitelistService implements WhitelistApi {
     this.#entries = new BatchedLookup((ids) => repo.findEntries(db, ids));
   }
 
+  /**
+   * Whether the address is inside an `enabled` entry of the service: its logins skip the code (never the password).
+   * The login reads the same test in its one statement (secure/repository.ts `loginContext`); test/login-context.test.ts
+   * holds the two to the same answers.
+   */
   bypasses(serviceName: string, ip: string): Promise<boolean> {
     return repo.hasEnabledEntryFor(this.db, serviceName, ip);
   }
