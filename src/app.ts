@@ -8,6 +8,7 @@ import { publicUrlOf, type Config } from './config.js';
 import { buildServices, type AppServices } from './composition.js';
 import type { DatabaseHandle } from './db/database.js';
 import { api } from './api-routes.js';
+import { cachedSchemaCompilers } from './http/schema-compilers.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { registerJsonBody } from './http/json-body.js';
 import { registerFiniteNumbers } from './http/finite-numbers.js';
@@ -171,6 +172,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
         .send({ class: 'Client::BadRequest', message: error.message });
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    // Each distinct schema is compiled once per process (the API's two prefixes, the test suites' many apps).
+    schemaController: { compilersFactory: cachedSchemaCompilers() },
     // What Node's HTTP parser refuses before any route sees it (oversized or malformed headers) gets OVH's body too.
     clientErrorHandler: clientErrorAnswer,
   };

@@ -42,6 +42,11 @@ export interface DatabaseOptions {
   dataDir?: string | undefined;
   /** A PGlite data-dir dump to start from (tests load a migrated template this way). */
   loadDataDir?: Blob | File | undefined;
+  /**
+   * Embedded database only: PostgreSQL's `shared_buffers` (PGlite's default, 128MB, when unset). Starting PGlite
+   * clears that much memory: the tests' small throwaway databases start in half the time with less.
+   */
+  sharedBuffers?: string | undefined;
   poolSize?: number;
   log?: Logger;
 }
@@ -152,14 +157,15 @@ async function openPglite(options: DatabaseOptions): Promise<DatabaseHandle> {
   const dataDir = options.dataDir ?? './data';
   let releaseLock = async (): Promise<void> => undefined;
   let pglite: PGlite;
+  const postgresqlconf = options.sharedBuffers ? [`shared_buffers = ${options.sharedBuffers}`] : undefined;
   if (dataDir.startsWith('memory://')) {
-    pglite = new PGlite({ loadDataDir: options.loadDataDir });
+    pglite = new PGlite({ loadDataDir: options.loadDataDir, postgresqlconf });
   } else {
     const dir = path.resolve(dataDir);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     // PGlite is one process's database: a second process on the same folder would corrupt it.
     releaseLock = acquireDataDirLock(dir);
-    pglite = new PGlite({ dataDir: path.join(dir, 'pgdata'), loadDataDir: options.loadDataDir });
+    pglite = new PGlite({ dataDir: path.join(dir, 'pgdata'), loadDataDir: options.loadDataDir, postgresqlconf });
   }
   try {
     await pglite.waitReady;

@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import pg from 'pg';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { MIGRATIONS_DIR, migrateToLatest } from '../../src/db/migrate.js';
@@ -85,7 +86,8 @@ async function freshPostgres(url: string) {
 }
 
 async function pgliteTemplateFile(): Promise<string> {
-  const file = path.join(os.tmpdir(), `pcc-2fa-pglite-template-${migrationsHash}.tar.gz`);
+  // Uncompressed: PGlite reads a tar directly (a gzipped one it first tries to read as a tar, then decompresses).
+  const file = path.join(os.tmpdir(), `pcc-2fa-pglite-template-${migrationsHash}.tar`);
   if (!fs.existsSync(file)) {
     const lock = `${file}.lock`;
     let mine = false;
@@ -102,7 +104,7 @@ async function pgliteTemplateFile(): Promise<string> {
         if (!handle.dumpDataDir) throw new Error('not a PGlite handle');
         const dump = await handle.dumpDataDir();
         const tmp = `${file}.${process.pid}`;
-        fs.writeFileSync(tmp, Buffer.from(await dump.arrayBuffer()));
+        fs.writeFileSync(tmp, zlib.gunzipSync(Buffer.from(await dump.arrayBuffer())));
         fs.renameSync(tmp, file);
         await handle.close();
       } finally {
@@ -127,13 +129,18 @@ async function pgliteTemplateFile(): Promise<string> {
 export async function seedPgliteDataDir(dir: string): Promise<void> {
   const pgdata = path.join(dir, 'pgdata');
   fs.mkdirSync(pgdata, { recursive: true });
-  execFileSync('tar', ['-xzf', await pgliteTemplateFile(), '-C', pgdata], { stdio: 'ignore' });
+  execFileSync('tar', ['-xf', await pgliteTemplateFile(), '-C', pgdata], { stdio: 'ignore' });
 }
 
+let template: Blob | undefined;
+
 async function freshPglite() {
+  template ??= new Blob([fs.readFileSync(await pgliteTemplateFile())]);
   const handle = await openDatabase({
     dataDir: 'memory://',
-    loadDataDir: new Blob([fs.readFileSync(await pgliteTemplateFile())]),
+    loadDataDir: template,
+    // A throwaway database of a few hundred rows: 16MB of buffers instead of 128MB, which PGlite clears at each start.
+    sharedBuffers: '16MB',
   });
   // A PGlite closed before its first query never lets the process exit: wait until it answers.
   await handle.ping();

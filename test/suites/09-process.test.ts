@@ -5,3 +5,4 @@ import '../senders.test.js';
 import '../openapi.test.js';
 import '../smoke.test.js';
 import '../server-shutdown.test.js';
+import '../schema-compilers.test.js';
