@@ -1,6 +1,6 @@
 import Fastify from 'fastify';
 import t from 'tap';
-import { cachedSchemaCompilers } from '../src/http/schema-compilers.js';
+import { cachedSchemaCompilers, compiledSchemaCount } from '../src/http/schema-compilers.js';
 
 const ajv = { customOptions: { removeAdditional: false, coerceTypes: 'array' as const, useDefaults: true } };
 const body = () => ({
@@ -59,4 +59,38 @@ t.test('two apps sharing compiled functions still validate and serialize each it
   t.equal(good.statusCode, 200);
   t.same(good.json(), { ok: true }, 'the response schema drops what it does not name');
   t.equal((await b.inject({ method: 'POST', url: '/x', payload: {} })).statusCode, 400);
+});
+
+t.test('options JSON cannot tell apart (a RegExp format, a plugin) are never shared: each app compiles its own', async (t) => {
+  const withFormat = (re: RegExp) => {
+    const app = Fastify({
+      ajv: { customOptions: { formats: { code: re } } },
+      schemaController: { compilersFactory: cachedSchemaCompilers() },
+    });
+    app.post(
+      '/x',
+      { schema: { body: { type: 'object', properties: { c: { type: 'string', format: 'code' } } } } },
+      async () => 'ok',
+    );
+    return app;
+  };
+  const a = withFormat(/^a$/);
+  const b = withFormat(/^b$/);
+  t.teardown(() => Promise.all([a.close(), b.close()]));
+  t.equal((await a.inject({ method: 'POST', url: '/x', payload: { c: 'b' } })).statusCode, 400);
+  t.equal((await b.inject({ method: 'POST', url: '/x', payload: { c: 'b' } })).statusCode, 200, "b's own format");
+});
+
+t.test("a second app of the service's own adds nothing to the process's compiled schemas", async (t) => {
+  const { buildTestApp } = await import('./helpers/app.js');
+  await (await buildTestApp(t)).app.ready();
+  const first = compiledSchemaCount();
+  t.ok(first.validators > 20 && first.serializers > 20, `the app's schemas went through the cache: ${JSON.stringify(first)}`);
+  await (await buildTestApp(t)).app.ready();
+  t.same(compiledSchemaCount(), first);
+});
+
+t.test('sharedBuffers applies to in-memory databases only: a data folder keeps its own configuration', async (t) => {
+  const { openDatabase } = await import('../src/db/database.js');
+  await t.rejects(openDatabase({ dataDir: '/nonexistent/never-created', sharedBuffers: '16MB' }), /in-memory databases only/);
 });

@@ -43,8 +43,9 @@ export interface DatabaseOptions {
   /** A PGlite data-dir dump to start from (tests load a migrated template this way). */
   loadDataDir?: Blob | File | undefined;
   /**
-   * Embedded database only: PostgreSQL's `shared_buffers` (PGlite's default, 128MB, when unset). Starting PGlite
-   * clears that much memory: the tests' small throwaway databases start in half the time with less.
+   * In-memory embedded database only (`memory://`): PostgreSQL's `shared_buffers` (PGlite's default, 128MB, when
+   * unset). Starting PGlite clears that much memory: the tests' small throwaway databases start in half the time with
+   * less. A start parameter, so the data folder's postgresql.conf is left as it is.
    */
   sharedBuffers?: string | undefined;
   poolSize?: number;
@@ -157,15 +158,18 @@ async function openPglite(options: DatabaseOptions): Promise<DatabaseHandle> {
   const dataDir = options.dataDir ?? './data';
   let releaseLock = async (): Promise<void> => undefined;
   let pglite: PGlite;
-  const postgresqlconf = options.sharedBuffers ? [`shared_buffers = ${options.sharedBuffers}`] : undefined;
   if (dataDir.startsWith('memory://')) {
-    pglite = new PGlite({ loadDataDir: options.loadDataDir, postgresqlconf });
+    const startParams = options.sharedBuffers
+      ? [...PGlite.defaultStartParams, '-c', `shared_buffers=${options.sharedBuffers}`]
+      : undefined;
+    pglite = new PGlite({ loadDataDir: options.loadDataDir, startParams });
   } else {
+    if (options.sharedBuffers) throw new Error('sharedBuffers is for in-memory databases only');
     const dir = path.resolve(dataDir);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     // PGlite is one process's database: a second process on the same folder would corrupt it.
     releaseLock = acquireDataDirLock(dir);
-    pglite = new PGlite({ dataDir: path.join(dir, 'pgdata'), loadDataDir: options.loadDataDir, postgresqlconf });
+    pglite = new PGlite({ dataDir: path.join(dir, 'pgdata'), loadDataDir: options.loadDataDir });
   }
   try {
     await pglite.waitReady;
