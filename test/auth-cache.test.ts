@@ -122,3 +122,43 @@ t.test('a service moved to another account is refused to the old owner on every 
   t.strictSame(await statusesOf(get(oldKeys)), { one: 404, two: 404 }, 'the old owner: as if it did not exist');
   t.strictSame(await statusesOf(get(newKeys)), { one: 200, two: 200 }, 'the new owner reaches it');
 });
+
+t.test('concurrent misses of one key share one read; a read begun before clear() fills nothing', async (t) => {
+  const { TtlCache } = await import('../src/core/ttl-cache.js');
+  const { TestClock } = await import('./helpers/app.js');
+  const clock = new TestClock();
+  const cache = new TtlCache<string>(clock, 1000);
+  let reads = 0;
+  const gates: Array<(v: string) => void> = [];
+  const load = () =>
+    new Promise<string>((resolve) => {
+      reads++;
+      gates.push(resolve);
+    });
+  const burst = Array.from({ length: 50 }, () => cache.getOrLoad('k', load));
+  t.equal(reads, 1, 'fifty callers, one read');
+  gates.shift()!('v1');
+  t.same(await Promise.all(burst), Array(50).fill('v1'));
+  t.equal(await cache.getOrLoad('k', load), 'v1', 'then served from the cache');
+  t.equal(reads, 1);
+
+  clock.advance(1000);
+  const expired = cache.getOrLoad('k', load);
+  t.equal(reads, 2, 'read again once the entry has expired');
+  cache.clear();
+  const afterClear = cache.getOrLoad('k', load);
+  t.equal(reads, 3, 'a caller after clear() does not join a read begun before it');
+  gates.shift()!('stale');
+  gates.shift()!('fresh');
+  t.equal(await expired, 'stale', 'the caller of the old read gets its answer');
+  t.equal(await afterClear, 'fresh');
+  t.equal(cache.get('k'), 'fresh', 'only the read begun after clear() filled the cache');
+
+  const failing = new TtlCache<string>(clock, 1000);
+  const refused = [failing.getOrLoad('x', () => Promise.reject(new Error('revoked'))), failing.getOrLoad('x', load)];
+  for (const p of refused) await t.rejects(p, /revoked/, 'a failed read fails every caller that shared it');
+  t.equal(failing.get('x'), undefined, 'and caches nothing');
+  const retried = failing.getOrLoad('x', load);
+  gates.shift()!('ok');
+  t.equal(await retried, 'ok', 'the next caller reads again');
+});

@@ -5,9 +5,16 @@ import type { Clock } from '../clock.js';
  * the app's clock, then read again. Every instance sees a change made elsewhere within `ttlMs`; the instance that
  * makes it calls `clear()` and sees it at once. Bounded: past `maxEntries`, the oldest entries go first. A `ttlMs` of 0
  * keeps nothing.
+ *
+ * `getOrLoad` reads once for every caller that misses while the read runs: when an entry expires under load, the
+ * requests in flight share one read instead of each making its own at the same instant (at 50 connections, a burst
+ * of 50 queries each second, queued behind the pool: the tail of the latencies).
  */
 export class TtlCache<V> {
   readonly #entries = new Map<string, { value: V; until: number }>();
+  readonly #loading = new Map<string, Promise<V>>();
+  /** Bumped by `clear()`: a read begun before it neither fills the cache nor serves a caller who came after it. */
+  #generation = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -35,7 +42,31 @@ export class TtlCache<V> {
     this.#entries.set(key, { value, until: this.clock.now().getTime() + this.ttlMs });
   }
 
+  /** The value if fresh; otherwise `load()`'s, which fills the cache. Concurrent misses of one key share one load. */
+  getOrLoad(key: string, load: () => Promise<V>): Promise<V> {
+    const entry = this.#entries.get(key);
+    if (entry && entry.until > this.clock.now().getTime()) return Promise.resolve(entry.value);
+    const pending = this.#loading.get(key);
+    if (pending) return pending;
+    const generation = this.#generation;
+    const loading = load().then(
+      (value) => {
+        if (this.#loading.get(key) === loading) this.#loading.delete(key);
+        if (generation === this.#generation) this.set(key, value);
+        return value;
+      },
+      (err: unknown) => {
+        if (this.#loading.get(key) === loading) this.#loading.delete(key);
+        throw err;
+      },
+    );
+    this.#loading.set(key, loading);
+    return loading;
+  }
+
   clear(): void {
     this.#entries.clear();
+    this.#loading.clear();
+    this.#generation++;
   }
 }

@@ -42,13 +42,11 @@ export class BearerTokenService {
   async verifyBearer(token: string): Promise<Principal> {
     const tokenHash = sha256(token);
     const key = tokenHash.toString('hex');
-    let row = this.cache.get(key);
-    if (!row) {
+    const row = await this.cache.getOrLoad(key, async () => {
       const found = await repo.findOauthToken(this.db, tokenHash);
       if (!found || found.revoked_at) throw authErrors.invalidToken();
-      row = { accountId: found.account_id, login: found.login, expiresAt: found.expires_at };
-      this.cache.set(key, row);
-    }
+      return { accountId: found.account_id, login: found.login, expiresAt: found.expires_at };
+    });
     if (row.expiresAt <= this.clock.now()) throw authErrors.invalidToken();
     return { accountId: row.accountId, login: row.login, credentialId: null, bearerTokenHash: tokenHash };
   }

@@ -61,11 +61,8 @@ export class SignedCallVerifier {
     }
     const now = this.clock.now();
     const key = `${call.applicationKey}\n${call.consumerKey}`;
-    let signing = this.cache.get(key);
-    if (!signing) {
-      signing = await this.readSigningContext(call.applicationKey, call.consumerKey, now);
-      this.cache.set(key, signing);
-    }
+    const { applicationKey, consumerKey } = call;
+    const signing = await this.cache.getOrLoad(key, () => this.readSigningContext(applicationKey, consumerKey, now));
     const { ctx, secret } = signing;
     // Read within the cache's time, but expiring in between: checked on every call.
     if (ctx.expires_at !== null && ctx.expires_at <= now) throw authErrors.invalidCredential();

@@ -69,13 +69,11 @@ export class ServicesService implements ServicesApi {
    * within that time.
    */
   async requireOwner(serviceName: string, accountId: number | null): Promise<void> {
-    let owner = this.#owners.get(serviceName);
-    if (owner === undefined) {
+    const owner = await this.#owners.getOrLoad(serviceName, async () => {
       const row = await repo.findService(this.db, serviceName, null);
       if (!row) throw serviceNotFound();
-      owner = row.account_id;
-      this.#owners.set(serviceName, owner);
-    }
+      return row.account_id;
+    });
     if (accountId !== null && owner !== accountId) throw serviceNotFound();
   }
 
