@@ -154,6 +154,29 @@ t.test('concurrent misses of one key share one read; a read begun before clear()
   t.equal(await afterClear, 'fresh');
   t.equal(cache.get('k'), 'fresh', 'only the read begun after clear() filled the cache');
 
+  // A read is trusted from its start: joined only within the cache's time of it, kept until that time after it.
+  const slow = cache.getOrLoad('s', load);
+  clock.advance(999);
+  const joined = cache.getOrLoad('s', load);
+  t.equal(reads, 4, 'joined 999 ms after its start');
+  clock.advance(1);
+  const own = cache.getOrLoad('s', load);
+  t.equal(reads, 5, 'not 1000 ms after: a read stuck on a dead connection holds back no later caller');
+  gates.shift()!('slow');
+  t.equal(await slow, 'slow');
+  t.equal(await joined, 'slow');
+  t.equal(cache.get('s'), undefined, 'and what it read is already too old to keep');
+  gates.shift()!('own');
+  t.equal(await own, 'own');
+  t.equal(cache.get('s'), 'own');
+
+  const none = new TtlCache<string>(clock, 0);
+  const two = [none.getOrLoad('n', load), none.getOrLoad('n', load)];
+  t.equal(reads, 7, 'a cache of 0 ms shares nothing: each caller reads');
+  gates.shift()!('a');
+  gates.shift()!('b');
+  t.same(await Promise.all(two), ['a', 'b']);
+
   const failing = new TtlCache<string>(clock, 1000);
   const refused = [failing.getOrLoad('x', () => Promise.reject(new Error('revoked'))), failing.getOrLoad('x', load)];
   for (const p of refused) await t.rejects(p, /revoked/, 'a failed read fails every caller that shared it');

@@ -8,11 +8,13 @@ import type { Clock } from '../clock.js';
  *
  * `getOrLoad` reads once for every caller that misses while the read runs: when an entry expires under load, the
  * requests in flight share one read instead of each making its own at the same instant (at 50 connections, a burst
- * of 50 queries each second, queued behind the pool: the tail of the latencies).
+ * of 50 queries each second, queued behind the pool). A read is trusted from the moment it began, as an entry is: it
+ * is joined only within `ttlMs` of its start (0: never), and what it returns is kept until `ttlMs` after its start. A
+ * read stuck on a dead connection thus holds back only the callers of its first `ttlMs`, not every later one.
  */
 export class TtlCache<V> {
   readonly #entries = new Map<string, { value: V; until: number }>();
-  readonly #loading = new Map<string, Promise<V>>();
+  readonly #loading = new Map<string, { promise: Promise<V>; startedAt: number }>();
   /** Bumped by `clear()`: a read begun before it neither fills the cache nor serves a caller who came after it. */
   #generation = 0;
 
@@ -32,36 +34,41 @@ export class TtlCache<V> {
     return entry.value;
   }
 
-  set(key: string, value: V): void {
+  set(key: string, value: V, readAt = this.clock.now().getTime()): void {
     if (this.ttlMs <= 0) return;
     this.#entries.delete(key);
     if (this.#entries.size >= this.maxEntries) {
       const oldest = this.#entries.keys().next();
       if (!oldest.done) this.#entries.delete(oldest.value);
     }
-    this.#entries.set(key, { value, until: this.clock.now().getTime() + this.ttlMs });
+    this.#entries.set(key, { value, until: readAt + this.ttlMs });
   }
 
   /** The value if fresh; otherwise `load()`'s, which fills the cache. Concurrent misses of one key share one load. */
   getOrLoad(key: string, load: () => Promise<V>): Promise<V> {
+    const now = this.clock.now().getTime();
     const entry = this.#entries.get(key);
-    if (entry && entry.until > this.clock.now().getTime()) return Promise.resolve(entry.value);
+    if (entry && entry.until > now) return Promise.resolve(entry.value);
     const pending = this.#loading.get(key);
-    if (pending) return pending;
+    if (pending && now - pending.startedAt < this.ttlMs) return pending.promise;
     const generation = this.#generation;
-    const loading = load().then(
+    const done = () => {
+      if (this.#loading.get(key) === loading) this.#loading.delete(key);
+    };
+    const promise = load().then(
       (value) => {
-        if (this.#loading.get(key) === loading) this.#loading.delete(key);
-        if (generation === this.#generation) this.set(key, value);
+        done();
+        if (generation === this.#generation) this.set(key, value, now);
         return value;
       },
       (err: unknown) => {
-        if (this.#loading.get(key) === loading) this.#loading.delete(key);
+        done();
         throw err;
       },
     );
+    const loading = { promise, startedAt: now };
     this.#loading.set(key, loading);
-    return loading;
+    return promise;
   }
 
   clear(): void {
