@@ -9,7 +9,6 @@ import type { Database } from './db/types.js';
 import { ApiError } from './http/errors.js';
 import { newMasterKeyText, type SecretBox } from './security/secret-box.js';
 import { randomAlphanumeric } from './security/tokens.js';
-import { writeDevCert } from './dev-cert.js';
 import { rotateKeys } from './features/keys/repository.js';
 import type { ControlReply } from './control-socket.js';
 
@@ -205,6 +204,8 @@ const commands: Record<string, Command> = {
       const { values } = parse(args, { out: { type: 'string' } });
       const dir = path.resolve(values.out ?? 'certs');
       fs.mkdirSync(dir, { recursive: true });
+      // Loaded here only: the certificate library and its ASN.1 modules weigh ~10 MB in every server otherwise.
+      const { writeDevCert } = await import('./dev-cert.js');
       return writeDevCert(dir);
     },
   },

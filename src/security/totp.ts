@@ -1,5 +1,4 @@
 import { generateSecret, generateURI, verify } from 'otplib';
-import QRCode from 'qrcode';
 
 /** RFC 6238 with what every authenticator app reads: SHA-1, 6 digits, 30 s. */
 const TOTP_PERIOD = 30;
@@ -15,8 +14,11 @@ export function otpauthUri(secret: string, serviceName: string, login: string): 
   return generateURI({ issuer: `PCC ${serviceName}`, label: login, secret });
 }
 
-export const qrCodeDataUri = (uri: string): Promise<string> =>
-  QRCode.toDataURL(uri, { errorCorrectionLevel: 'M', margin: 2, width: 256 });
+/** The QR code library, loaded on the first enrollment rather than in every process at start (~5 MB). */
+const qrCodes = async () => (await import('qrcode')).default;
+
+export const qrCodeDataUri = async (uri: string): Promise<string> =>
+  (await qrCodes()).toDataURL(uri, { errorCorrectionLevel: 'M', margin: 2, width: 256 });
 
 /**
  * Checks a code against the current step ±1. Returns the matching time step (for the replay guard), or undefined.
@@ -34,5 +36,5 @@ export async function matchTotp(secret: string, code: string, now: Date): Promis
 }
 
 /** The same QR code as a PNG file, for an `<img>` served by the certified interface's pages. */
-export const qrCodePng = (uri: string): Promise<Buffer> =>
-  QRCode.toBuffer(uri, { type: 'png', errorCorrectionLevel: 'M', margin: 2, width: 256 });
+export const qrCodePng = async (uri: string): Promise<Buffer> =>
+  (await qrCodes()).toBuffer(uri, { type: 'png', errorCorrectionLevel: 'M', margin: 2, width: 256 });
