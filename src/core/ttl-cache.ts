@@ -25,30 +25,14 @@ export class TtlCache<V> {
   ) {}
 
   get(key: string): V | undefined {
-    const entry = this.#entries.get(key);
-    if (!entry) return undefined;
-    if (entry.until <= this.clock.now().getTime()) {
-      this.#entries.delete(key);
-      return undefined;
-    }
-    return entry.value;
-  }
-
-  set(key: string, value: V, readAt = this.clock.now().getTime()): void {
-    if (this.ttlMs <= 0) return;
-    this.#entries.delete(key);
-    if (this.#entries.size >= this.maxEntries) {
-      const oldest = this.#entries.keys().next();
-      if (!oldest.done) this.#entries.delete(oldest.value);
-    }
-    this.#entries.set(key, { value, until: readAt + this.ttlMs });
+    return this.#fresh(key, this.clock.now().getTime())?.value;
   }
 
   /** The value if fresh; otherwise `load()`'s, which fills the cache. Concurrent misses of one key share one load. */
   getOrLoad(key: string, load: () => Promise<V>): Promise<V> {
     const now = this.clock.now().getTime();
-    const entry = this.#entries.get(key);
-    if (entry && entry.until > now) return Promise.resolve(entry.value);
+    const entry = this.#fresh(key, now);
+    if (entry) return Promise.resolve(entry.value);
     const pending = this.#loading.get(key);
     if (pending && now - pending.startedAt < this.ttlMs) return pending.promise;
     const generation = this.#generation;
@@ -58,7 +42,7 @@ export class TtlCache<V> {
     const promise = load().then(
       (value) => {
         done();
-        if (generation === this.#generation) this.set(key, value, now);
+        if (generation === this.#generation) this.#fill(key, value, now);
         return value;
       },
       (err: unknown) => {
@@ -69,6 +53,27 @@ export class TtlCache<V> {
     const loading = { promise, startedAt: now };
     this.#loading.set(key, loading);
     return promise;
+  }
+
+  /** The entry of `key` if still fresh at `now`; an expired one is dropped. */
+  #fresh(key: string, now: number) {
+    const entry = this.#entries.get(key);
+    if (entry && entry.until <= now) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  /** Keeps `value` until `ttlMs` after `readAt`, the moment its read began. */
+  #fill(key: string, value: V, readAt: number): void {
+    if (this.ttlMs <= 0) return;
+    this.#entries.delete(key);
+    if (this.#entries.size >= this.maxEntries) {
+      const oldest = this.#entries.keys().next();
+      if (!oldest.done) this.#entries.delete(oldest.value);
+    }
+    this.#entries.set(key, { value, until: readAt + this.ttlMs });
   }
 
   clear(): void {
