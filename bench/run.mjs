@@ -8,7 +8,10 @@
  *   (c) GET …/twoFAWhitelist of a 10,000-entry list (median of sequential calls);
  *   (d) signed POSTs of new entries, timed until their tasks are done;
  *   (e) /secure logins with password + TOTP code of many users (each code once), against bare argon2id verification
- *       of the same hashes at the same concurrency;
+ *       of the same hashes at the same concurrency; beside it, on the bare stack (bench/baseline.mjs), (e') an HTTP
+ *       request that verifies the hash, and (e") on PostgreSQL the floor of a login: the least one with this service's
+ *       guarantees does (the attempt counted durably before the check, the code's step used once, the session and
+ *       its audit), in two round trips;
  *   (f) the server's worker draining 10,000 queued whitelist tasks.
  *
  * On DATABASE_URL (PostgreSQL: the targets are for it) or on a temporary embedded database. Prints a table and writes
@@ -39,9 +42,9 @@ const READS = process.argv.includes('--reads');
 const LOGINS = process.argv.includes('--logins');
 const P = {
   ...(QUICK
-    ? { seconds: 2, warmup: 1, entries: 1000, users: 40, posts: 100, listCalls: 10, watchdogMs: 240_000 }
-    : { seconds: 8, warmup: 3, entries: 10_000, users: 300, posts: 1000, listCalls: 30, watchdogMs: 900_000 }),
-  ...(READS ? { entries: 100, users: 1 } : {}),
+    ? { seconds: 2, warmup: 1, entries: 1000, users: 40, warmupLogins: 10, posts: 100, listCalls: 10, watchdogMs: 240_000 }
+    : { seconds: 8, warmup: 3, entries: 10_000, users: 300, warmupLogins: 200, posts: 1000, listCalls: 30, watchdogMs: 900_000 }),
+  ...(READS ? { entries: 100, users: 1, warmupLogins: 0 } : {}),
   ...(LOGINS ? { entries: 100 } : {}),
 };
 const CONNECTIONS = 50;
@@ -78,8 +81,10 @@ async function main() {
   await cli('account', 'password', service, { stdin: PASSWORD });
   const client = await cli('oauth-client', 'create', '--account', service, '--name', 'bench');
   const application = await cli('app', 'create', '--account', service, '--name', 'bench');
-  const seeded = await seed(ROOT, env, { service, users: P.users, entries: P.entries, password: PASSWORD });
-  console.log(`seeded ${P.users} users with 2FA and queued ${P.entries} whitelist tasks in ${seeded.queueSeconds.toFixed(1)} s`);
+  const seeded = await seed(ROOT, env, { service, users: P.users + P.warmupLogins, entries: P.entries, password: PASSWORD });
+  console.log(
+    `seeded ${P.users} users (and ${P.warmupLogins} for warming up logins) with 2FA and queued ${P.entries} whitelist tasks in ${seeded.queueSeconds.toFixed(1)} s`,
+  );
 
   // (f) starts with the server: its worker drains the queue.
   const servers = await Promise.all(Array.from({ length: INSTANCES }, () => startServer()));
@@ -129,7 +134,11 @@ async function main() {
       const a = offset + i;
       return `198.${18 + (a >> 16)}.${(a >> 8) & 255}.${a & 255}`;
     };
-    const people = seeded.people.map((p, i) => ({ ...p, i }));
+    const everyone = seeded.people.map((p, i) => ({ ...p, i }));
+    // The first users warm the servers up, as (a) and (b) are: a server runs for days, and its first hundred logins,
+    // with their code not yet compiled by V8, tell nothing of its rate. The rest are measured.
+    const warm = everyone.slice(0, P.warmupLogins);
+    const people = everyone.slice(P.warmupLogins);
     const loginOf = async (p, on) => {
       const res = await fetch(`${servers[on % servers.length].base}/secure/${service}/session`, {
         method: 'POST',
@@ -143,22 +152,9 @@ async function main() {
     // The stack's own ceiling for a login: bare Fastify answering a request that verifies the same hash (and nothing
     // else), from the same client at the same concurrency.
     const bare = await startBaseline();
-    // The three loads take turns, a slice of the users each: a neighbour's load on this shared machine then weighs on
-    // the logins and on their baselines alike, instead of on whichever ran while it lasted.
-    const rounds = Math.min(6, people.length);
-    const sum = {
-      login: { ms: 0, server: 0, main: 0, pg: 0, client: 0, busy: 0 },
-      http: { ms: 0, server: 0, main: 0, client: 0 },
-      argon2: { ms: 0, cpu: 0 },
-    };
-    for (let r = 0; r < rounds; r++) {
-      const slice = people.filter((p) => p.i % rounds === r);
-      // Each with its user's current code (used once), each from its own address. The load goes through autocannon,
-      // like (a) and (b): the client shares the machine, so it is kept as light as theirs (fetch cost 3-4 ms of CPU
-      // per request here).
+    const logInEach = async (slice) => {
       for (const p of slice) p.code = await generate({ secret: p.secret });
-      const l0 = { server: serverCpu(), main: mainCpu(), pg: postgresCpu(), client: process.cpuUsage(), machine: machineCpu() };
-      const { statuses, ms: loginMs } = await postEach(
+      return postEach(
         servers.map((x, on) => ({
           url: `${x.base}/secure/${service}/session`,
           bodies: slice
@@ -169,6 +165,51 @@ async function main() {
             })),
         })),
       );
+    };
+    const verifyEach = (slice) =>
+      postEach([
+        {
+          url: `${bare.base}/verify`,
+          bodies: slice.map((p) => ({ body: JSON.stringify({ hash: p.hash, password: PASSWORD }) })),
+        },
+      ]);
+    // The floor (PostgreSQL only): the least a login with the same guarantees does, on the bare stack (bench/baseline.mjs).
+    const floorStep = Date.now();
+    const floorEach = (slice) =>
+      postEach([
+        {
+          url: `${bare.base}/floor`,
+          bodies: slice.map((p) => {
+            const account = `user:${service}:${p.name}`;
+            const address = addressOf(p.i);
+            const keys = [account, `${account}@${address}`, `ip:${address}`];
+            return { body: JSON.stringify({ service, login: p.name, password: PASSWORD, step: floorStep + p.i, keys }) };
+          }),
+        },
+      ]);
+    const floor = Boolean(databaseUrl);
+    if (warm.length > 0) {
+      const warmed = [(await logInEach(warm)).statuses, (await verifyEach(warm)).statuses];
+      if (floor) warmed.push((await floorEach(warm)).statuses);
+      if (warmed.some((statuses) => statuses['200'] !== warm.length))
+        throw new Error(`warming up answered ${JSON.stringify(warmed)}`);
+    }
+    // The loads take turns, a slice of the users each: a neighbour's load on this shared machine then weighs on
+    // the logins and on their baselines alike, instead of on whichever ran while it lasted.
+    const rounds = Math.min(6, people.length);
+    const sum = {
+      login: { ms: 0, server: 0, main: 0, pg: 0, client: 0, busy: 0 },
+      http: { ms: 0, server: 0, main: 0, client: 0 },
+      floor: { ms: 0, server: 0, main: 0, pg: 0, client: 0 },
+      argon2: { ms: 0, cpu: 0 },
+    };
+    for (let r = 0; r < rounds; r++) {
+      const slice = people.filter((p) => p.i % rounds === r);
+      // Each with its user's current code (used once), each from its own address. The load goes through autocannon,
+      // like (a) and (b): the client shares the machine, so it is kept as light as theirs (fetch cost 3-4 ms of CPU
+      // per request here).
+      const l0 = { server: serverCpu(), main: mainCpu(), pg: postgresCpu(), client: process.cpuUsage(), machine: machineCpu() };
+      const { statuses, ms: loginMs } = await logInEach(slice);
       sum.login.ms += loginMs;
       sum.login.server += serverCpu() - l0.server;
       sum.login.main += mainCpu() - l0.main;
@@ -178,17 +219,28 @@ async function main() {
       if (statuses['200'] !== slice.length) throw new Error(`logins failed: ${JSON.stringify(statuses)}`);
 
       const h0 = { server: cpuMsOf(bare.pid), main: cpuMsOf(bare.pid, bare.pid), client: process.cpuUsage() };
-      const { statuses: verified, ms: httpMs } = await postEach([
-        {
-          url: `${bare.base}/verify`,
-          bodies: slice.map((p) => ({ body: JSON.stringify({ hash: p.hash, password: PASSWORD }) })),
-        },
-      ]);
+      const { statuses: verified, ms: httpMs } = await verifyEach(slice);
       sum.http.ms += httpMs;
       sum.http.server += cpuMsOf(bare.pid) - h0.server;
       sum.http.main += cpuMsOf(bare.pid, bare.pid) - h0.main;
       sum.http.client += cpuMsOfUsage(process.cpuUsage(h0.client));
       if (verified['200'] !== slice.length) throw new Error(`bare Fastify + argon2id answered ${JSON.stringify(verified)}`);
+
+      if (floor) {
+        const f0 = {
+          server: cpuMsOf(bare.pid),
+          main: cpuMsOf(bare.pid, bare.pid),
+          pg: postgresCpu(),
+          client: process.cpuUsage(),
+        };
+        const { statuses: floored, ms: floorMs } = await floorEach(slice);
+        sum.floor.ms += floorMs;
+        sum.floor.server += cpuMsOf(bare.pid) - f0.server;
+        sum.floor.main += cpuMsOf(bare.pid, bare.pid) - f0.main;
+        sum.floor.pg += cpuSince(f0.pg);
+        sum.floor.client += cpuMsOfUsage(process.cpuUsage(f0.client));
+        if (floored['200'] !== slice.length) throw new Error(`the floor's logins answered ${JSON.stringify(floored)}`);
+      }
 
       const t0 = performance.now();
       const v0 = process.cpuUsage();
@@ -218,6 +270,15 @@ async function main() {
       argon2Ms: sum.argon2.cpu / n,
     };
     const bareCpu = { serverMs: sum.http.server / n, serverMainThreadMs: sum.http.main / n, clientMs: sum.http.client / n };
+    const floorRate = floor ? n / (sum.floor.ms / 1000) : null;
+    const floorCpu = floor
+      ? {
+          serverMs: sum.floor.server / n,
+          serverMainThreadMs: sum.floor.main / n,
+          postgresMs: sum.floor.pg / n,
+          clientMs: sum.floor.client / n,
+        }
+      : null;
     console.log(
       `(e) ${loginRate.toFixed(0)} logins/s, bare argon2id ${verifyRate.toFixed(0)}/s (${(loginRate / verifyRate).toFixed(2)}×), ` +
         `bare Fastify + argon2id ${httpVerifyRate.toFixed(0)}/s (${(httpVerifyRate / verifyRate).toFixed(2)}×), in ${rounds} alternating rounds; ` +
@@ -226,6 +287,12 @@ async function main() {
         `bare argon2id ${loginCpu.argon2Ms.toFixed(1)} ms per verification; bare Fastify + argon2id ${bareCpu.serverMs.toFixed(1)} ms ` +
         `(main thread ${bareCpu.serverMainThreadMs.toFixed(1)}), load generator ${bareCpu.clientMs.toFixed(1)} ms`,
     );
+    if (floor)
+      console.log(
+        `(e") the floor of a login (bare Fastify + pg + argon2id, two round trips, two commits) ${floorRate.toFixed(0)}/s ` +
+          `(${(floorRate / verifyRate).toFixed(2)}× bare argon2id); CPU per login: server ${floorCpu.serverMs.toFixed(1)} ms ` +
+          `(main thread ${floorCpu.serverMainThreadMs.toFixed(1)}), load generator ${floorCpu.clientMs.toFixed(1)} ms, postgres ${floorCpu.postgresMs.toFixed(1)} ms`,
+      );
 
     return {
       logins: n,
@@ -236,6 +303,8 @@ async function main() {
       httpArgon2PerSecond: httpVerifyRate,
       cpuPerLoginMs: loginCpu,
       cpuPerHttpVerificationMs: bareCpu,
+      floorPerSecond: floorRate,
+      cpuPerFloorLoginMs: floorCpu,
     };
   }
   const serverPids = servers.map((x) => x.child.pid);
@@ -390,6 +459,19 @@ function printTable(r) {
       fx(r.e.httpArgon2PerSecond / r.e.argon2PerSecond, 2),
       "the stack's ceiling for (e)",
     ],
+    ...(r.e.floorPerSecond === null
+      ? []
+      : [
+          [
+            '(e") the floor of a login, bare stack',
+            `${fx(r.e.floorPerSecond)} /s`,
+            '',
+            '',
+            `${fx(r.e.argon2PerSecond)} argon2id/s`,
+            fx(r.e.floorPerSecond / r.e.argon2PerSecond, 2),
+            `(e) is ${fx(r.e.loginsPerSecond / r.e.floorPerSecond, 2)}× it`,
+          ],
+        ]),
     [
       `(f) drain ${r.f.tasks} whitelist tasks`,
       `${fx(r.f.seconds, 1)} s`,
