@@ -6,6 +6,7 @@ import { startMetricsListener, type MetricsListener } from './metrics/http.js';
 import { createLogger, loggerOptions } from './logger.js';
 import { openMigratedDatabase, secretBoxFor, tlsOptions } from './runtime.js';
 import { demoBanner, seedDemo } from './seed.js';
+import { hashingWarnings } from './security/passwords.js';
 import os from 'node:os';
 import { senderFor } from './notify/provider.js';
 import { buildWorker } from './composition.js';
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
     process.exit(78); // EX_CONFIG
   }
   const log = createLogger(config.LOG_LEVEL);
-  for (const warning of startupWarnings(config)) log.warn(warning);
+  for (const warning of [...startupWarnings(config), ...hashingWarnings()]) log.warn(warning);
   const handle = await openMigratedDatabase(config, log);
   log.info({ database: handle.kind === 'pg' ? 'postgresql' : `embedded (${config.DATA_DIR})` }, 'database ready');
 

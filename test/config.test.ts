@@ -1,6 +1,6 @@
 import t from 'tap';
 import { loadConfig } from '../src/config.js';
-import { PRODUCTION_COST, hashPassword } from '../src/security/passwords.js';
+import { HUGE_PAGES_SETTING, PRODUCTION_COST, hashPassword, hashingWarnings } from '../src/security/passwords.js';
 
 const rejection = (env: Record<string, string>): string => {
   try {
@@ -43,6 +43,19 @@ t.test("passwords are hashed at OWASP's argon2id cost unless the configuration s
   const hashed = await hashPassword('correct horse battery staple');
   t.match(hashed, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/, 'a hash made with the defaults carries that cost');
   t.match(rejection({ ARGON2_MEMORY_KIB: '8', ARGON2_PARALLELISM: '2' }), /at least 8 KiB per lane/);
+});
+
+t.test('a host without transparent huge pages is warned about: argon2id costs 4 times more there', async (t) => {
+  const host = (setting: string | Error) => (path: string) => {
+    t.equal(path, HUGE_PAGES_SETTING);
+    if (setting instanceof Error) throw setting;
+    return `${setting}\n`;
+  };
+  t.match(hashingWarnings(host('always madvise [never]')), [/transparent huge pages are off.*set it to madvise/]);
+  t.strictSame(hashingWarnings(host('always [madvise] never')), []);
+  t.strictSame(hashingWarnings(host('[always] madvise never')), []);
+  t.strictSame(hashingWarnings(host(Object.assign(new Error('ENOENT'), { code: 'ENOENT' }))), [], 'not Linux: nothing to say');
+  t.type(hashingWarnings(), Array, 'reads this host without failing');
 });
 
 t.test('numbers are read from their text', async (t) => {
