@@ -157,8 +157,9 @@ async function main() {
       return postEach(
         servers.map((x, on) => ({
           url: `${x.base}/secure/${service}/session`,
+          // Each instance its share of the slice (by position: a round's users share their index modulo the rounds).
           bodies: slice
-            .filter((p) => p.i % servers.length === on)
+            .filter((_, k) => k % servers.length === on)
             .map((p) => ({
               headers: { 'x-forwarded-for': addressOf(p.i) },
               body: JSON.stringify({ login: p.name, password: PASSWORD, token: p.code }),
@@ -681,28 +682,30 @@ async function postEach(targets) {
   const started = performance.now();
   let last = started;
   const runs = await Promise.all(
-    targets.map(({ url, bodies }) => {
-      let next = 0;
-      return autocannon({
-        url,
-        method: 'POST',
-        connections: Math.min(share, bodies.length),
-        amount: bodies.length,
-        timeout: 10,
-        headers: { 'content-type': 'application/json' },
-        requests: [
-          {
-            setupRequest: (req) => {
-              const { headers, body } = bodies[next++ % bodies.length];
-              return { ...req, headers: { ...req.headers, ...headers }, body };
+    targets
+      .filter(({ bodies }) => bodies.length > 0)
+      .map(({ url, bodies }) => {
+        let next = 0;
+        return autocannon({
+          url,
+          method: 'POST',
+          connections: Math.min(share, bodies.length),
+          amount: bodies.length,
+          timeout: 10,
+          headers: { 'content-type': 'application/json' },
+          requests: [
+            {
+              setupRequest: (req) => {
+                const { headers, body } = bodies[next++ % bodies.length];
+                return { ...req, headers: { ...req.headers, ...headers }, body };
+              },
+              onResponse: () => {
+                last = performance.now();
+              },
             },
-            onResponse: () => {
-              last = performance.now();
-            },
-          },
-        ],
-      });
-    }),
+          ],
+        });
+      }),
   );
   const statuses = {};
   for (const run of runs) {
