@@ -49,7 +49,8 @@ const P = {
 };
 const CONNECTIONS = 50;
 const LOGIN_CONCURRENCY = 8;
-const POOL_SIZE = 10;
+// The server's pool (DATABASE_POOL_SIZE, passed on to it) and the baseline's: the same.
+const POOL_SIZE = Number(process.env.DATABASE_POOL_SIZE || 10);
 const PASSWORD = 'Bench-password-1!';
 
 const databaseUrl = process.env.DATABASE_URL || undefined;

@@ -8,7 +8,12 @@ import { SecretBox, newMasterKeyText, parseMasterKeys } from './security/secret-
 
 /** Opens the configured database and brings its schema up to date. */
 export async function openMigratedDatabase(config: Config, log: Logger): Promise<DatabaseHandle> {
-  const handle = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, log });
+  const handle = await openDatabase({
+    databaseUrl: config.DATABASE_URL,
+    dataDir: config.DATA_DIR,
+    poolSize: config.DATABASE_POOL_SIZE,
+    log,
+  });
   try {
     const applied = await migrateToLatest(handle.db);
     if (applied.length > 0) log.info({ migrations: applied }, 'migrations applied');

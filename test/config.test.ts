@@ -1,5 +1,5 @@
 import t from 'tap';
-import { loadConfig } from '../src/config.js';
+import { loadConfig, startupWarnings } from '../src/config.js';
 import { HUGE_PAGES_SETTING, PRODUCTION_COST, hashPassword, hashingWarnings } from '../src/security/passwords.js';
 
 const rejection = (env: Record<string, string>): string => {
@@ -56,6 +56,23 @@ t.test('a host without transparent huge pages is warned about: argon2id costs 4 
   t.strictSame(hashingWarnings(host('[always] madvise never')), []);
   t.strictSame(hashingWarnings(host(Object.assign(new Error('ENOENT'), { code: 'ENOENT' }))), [], 'not Linux: nothing to say');
   t.type(hashingWarnings(), Array, 'reads this host without failing');
+});
+
+t.test('DATABASE_POOL_SIZE: 10 by default, and a warning when the worker could take every connection', async (t) => {
+  const pg = {
+    DATABASE_URL: 'postgres://db.example/pcc',
+    SECRET_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`,
+    SMS_PROVIDER: 'log',
+  };
+  t.equal(loadConfig({}).DATABASE_POOL_SIZE, 10);
+  t.equal(loadConfig({ ...pg, DATABASE_POOL_SIZE: '2', TASK_CONCURRENCY: '1' }).DATABASE_POOL_SIZE, 2);
+  t.strictSame(startupWarnings(loadConfig({ ...pg, DATABASE_POOL_SIZE: '2', TASK_CONCURRENCY: '1' })), []);
+  t.match(startupWarnings(loadConfig({ ...pg, DATABASE_POOL_SIZE: '4' })), [
+    /DATABASE_POOL_SIZE \(4\) is not above TASK_CONCURRENCY \(4\)/,
+  ]);
+  t.strictSame(startupWarnings(loadConfig({ ...pg, DATABASE_POOL_SIZE: '4', WORKER_ENABLED: 'false' })), [], 'no worker');
+  t.strictSame(startupWarnings(loadConfig({ DATABASE_POOL_SIZE: '1' })), [], 'the embedded database has no pool');
+  t.match(rejection({ DATABASE_POOL_SIZE: '0' }), /DATABASE_POOL_SIZE/);
 });
 
 t.test('numbers are read from their text', async (t) => {
