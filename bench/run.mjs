@@ -125,9 +125,30 @@ async function main() {
 
   // (e) logins, each with its user's current code (used once), each from its own address; against bare argon2id.
   async function logins() {
-    const serverCpu = () => serverPids.reduce((n, pid) => n + cpuMsOf(pid), 0);
-    // The main thread's share (JavaScript, HTTP, the queries); argon2id runs in libuv's other threads.
-    const mainCpu = () => serverPids.reduce((n, pid) => n + cpuMsOf(pid, pid), 0);
+    /**
+     * One load and what it cost: its time, the CPU of the server processes `pids` (all their threads, and their main
+     * threads apart: JavaScript, HTTP, the queries; argon2id runs in libuv's other threads), of PostgreSQL, of the load
+     * generator and of the whole machine, added to `into`. The load generator's clock is read innermost, so that the
+     * /proc scans around it are not charged to it.
+     */
+    const measure = async (pids, load, into) => {
+      const before = {
+        server: pids.reduce((t, pid) => t + cpuMsOf(pid), 0),
+        main: pids.reduce((t, pid) => t + cpuMsOf(pid, pid), 0),
+        pg: postgresCpu(),
+        busy: machineCpu().busy,
+      };
+      const client = process.cpuUsage();
+      const { statuses, ms } = await load();
+      into.client += cpuMsOfUsage(process.cpuUsage(client));
+      into.ms += ms;
+      into.server += pids.reduce((t, pid) => t + cpuMsOf(pid), 0) - before.server;
+      into.main += pids.reduce((t, pid) => t + cpuMsOf(pid, pid), 0) - before.main;
+      into.pg += cpuSince(before.pg);
+      into.busy += (machineCpu().busy - before.busy) * (1000 / CLOCK_TICKS);
+      return statuses;
+    };
+    const costs = () => ({ ms: 0, server: 0, main: 0, pg: 0, client: 0, busy: 0 });
     // Each user logs in from an address of its own in 198.18.0.0/15, at an offset drawn for the run: the replays below
     // count failures on their addresses' network keys, which must not add up over the runs on one database.
     const offset = randomInt(0, 131_072 - seeded.people.length);
@@ -153,9 +174,13 @@ async function main() {
     // The stack's own ceiling for a login: bare Fastify answering a request that verifies the same hash (and nothing
     // else), from the same client at the same concurrency.
     const bare = await startBaseline();
-    const logInEach = async (slice) => {
+    // Each user's current code, made before the load (and outside what it costs).
+    const withCodes = async (slice) => {
       for (const p of slice) p.code = await generate({ secret: p.secret });
-      return postEach(
+      return slice;
+    };
+    const logInEach = (slice) =>
+      postEach(
         servers.map((x, on) => ({
           url: `${x.base}/secure/${service}/session`,
           // Each instance its share of the slice (by position: a round's users share their index modulo the rounds).
@@ -167,7 +192,6 @@ async function main() {
             })),
         })),
       );
-    };
     const verifyEach = (slice) =>
       postEach([
         {
@@ -191,7 +215,7 @@ async function main() {
       ]);
     const floor = Boolean(databaseUrl);
     if (warm.length > 0) {
-      const warmed = [(await logInEach(warm)).statuses, (await verifyEach(warm)).statuses];
+      const warmed = [(await logInEach(await withCodes(warm))).statuses, (await verifyEach(warm)).statuses];
       if (floor) warmed.push((await floorEach(warm)).statuses);
       if (warmed.some((statuses) => statuses['200'] !== warm.length))
         throw new Error(`warming up answered ${JSON.stringify(warmed)}`);
@@ -200,47 +224,22 @@ async function main() {
     // the logins and on their baselines alike, instead of on whichever ran while it lasted.
     const rounds = Math.min(6, people.length);
     const sum = {
-      login: { ms: 0, server: 0, main: 0, pg: 0, client: 0, busy: 0 },
-      http: { ms: 0, server: 0, main: 0, client: 0 },
-      floor: { ms: 0, server: 0, main: 0, pg: 0, client: 0 },
+      login: costs(),
+      http: costs(),
+      floor: costs(),
       argon2: { ms: 0, cpu: 0 },
     };
     for (let r = 0; r < rounds; r++) {
-      const slice = people.filter((p) => p.i % rounds === r);
+      const slice = await withCodes(people.filter((p) => p.i % rounds === r));
       // Each with its user's current code (used once), each from its own address. The load goes through autocannon,
       // like (a) and (b): the client shares the machine, so it is kept as light as theirs (fetch cost 3-4 ms of CPU
       // per request here).
-      const l0 = { server: serverCpu(), main: mainCpu(), pg: postgresCpu(), client: process.cpuUsage(), machine: machineCpu() };
-      const { statuses, ms: loginMs } = await logInEach(slice);
-      sum.login.ms += loginMs;
-      sum.login.server += serverCpu() - l0.server;
-      sum.login.main += mainCpu() - l0.main;
-      sum.login.pg += cpuSince(l0.pg);
-      sum.login.client += cpuMsOfUsage(process.cpuUsage(l0.client));
-      sum.login.busy += (machineCpu().busy - l0.machine.busy) * (1000 / CLOCK_TICKS);
+      const statuses = await measure(serverPids, () => logInEach(slice), sum.login);
       if (statuses['200'] !== slice.length) throw new Error(`logins failed: ${JSON.stringify(statuses)}`);
-
-      const h0 = { server: cpuMsOf(bare.pid), main: cpuMsOf(bare.pid, bare.pid), client: process.cpuUsage() };
-      const { statuses: verified, ms: httpMs } = await verifyEach(slice);
-      sum.http.ms += httpMs;
-      sum.http.server += cpuMsOf(bare.pid) - h0.server;
-      sum.http.main += cpuMsOf(bare.pid, bare.pid) - h0.main;
-      sum.http.client += cpuMsOfUsage(process.cpuUsage(h0.client));
+      const verified = await measure([bare.pid], () => verifyEach(slice), sum.http);
       if (verified['200'] !== slice.length) throw new Error(`bare Fastify + argon2id answered ${JSON.stringify(verified)}`);
-
       if (floor) {
-        const f0 = {
-          server: cpuMsOf(bare.pid),
-          main: cpuMsOf(bare.pid, bare.pid),
-          pg: postgresCpu(),
-          client: process.cpuUsage(),
-        };
-        const { statuses: floored, ms: floorMs } = await floorEach(slice);
-        sum.floor.ms += floorMs;
-        sum.floor.server += cpuMsOf(bare.pid) - f0.server;
-        sum.floor.main += cpuMsOf(bare.pid, bare.pid) - f0.main;
-        sum.floor.pg += cpuSince(f0.pg);
-        sum.floor.client += cpuMsOfUsage(process.cpuUsage(f0.client));
+        const floored = await measure([bare.pid], () => floorEach(slice), sum.floor);
         if (floored['200'] !== slice.length) throw new Error(`the floor's logins answered ${JSON.stringify(floored)}`);
       }
 
@@ -262,25 +261,21 @@ async function main() {
     const loginRate = n / (sum.login.ms / 1000);
     const httpVerifyRate = n / (sum.http.ms / 1000);
     const verifyRate = n / (sum.argon2.ms / 1000);
+    const perLogin = (x) => ({
+      serverMs: x.server / n,
+      serverMainThreadMs: x.main / n,
+      postgresMs: x.pg / n,
+      clientMs: x.client / n,
+    });
     const loginCpu = {
-      serverMs: sum.login.server / n,
-      serverMainThreadMs: sum.login.main / n,
-      postgresMs: sum.login.pg / n,
-      clientMs: sum.login.client / n,
+      ...perLogin(sum.login),
       // CPU time of the whole machine over the logins' time and its cores (the time after the last answer is left out).
       machineBusy: sum.login.busy / (sum.login.ms * os.availableParallelism()),
       argon2Ms: sum.argon2.cpu / n,
     };
-    const bareCpu = { serverMs: sum.http.server / n, serverMainThreadMs: sum.http.main / n, clientMs: sum.http.client / n };
+    const bareCpu = perLogin(sum.http);
     const floorRate = floor ? n / (sum.floor.ms / 1000) : null;
-    const floorCpu = floor
-      ? {
-          serverMs: sum.floor.server / n,
-          serverMainThreadMs: sum.floor.main / n,
-          postgresMs: sum.floor.pg / n,
-          clientMs: sum.floor.client / n,
-        }
-      : null;
+    const floorCpu = floor ? perLogin(sum.floor) : null;
     console.log(
       `(e) ${loginRate.toFixed(0)} logins/s, bare argon2id ${verifyRate.toFixed(0)}/s (${(loginRate / verifyRate).toFixed(2)}×), ` +
         `bare Fastify + argon2id ${httpVerifyRate.toFixed(0)}/s (${(httpVerifyRate / verifyRate).toFixed(2)}×), in ${rounds} alternating rounds; ` +
