@@ -112,6 +112,13 @@ t.test('allowedNetwork', async (t) => {
     const outside = await login('198.51.100.9');
     t.equal(outside.statusCode, 403);
     t.match(outside.json(), { class: 'Client::Forbidden', message: /not allowed/ });
+    // Read and admitted in one statement (secure/repository.ts `loginContext`): the admission did not run.
+    const counted = await ctx.handle.db
+      .selectFrom('auth_failure')
+      .select('key')
+      .where((eb) => eb.or([eb('key', 'like', `%${sn}%`), eb('key', 'like', '%198.51.100.9%')]))
+      .execute();
+    t.same(counted, [], 'from outside, nothing is counted on the lockout');
     const inside = await login('192.0.2.10');
     t.equal(inside.statusCode, 200, inside.body);
     t.equal(inside.json().scope, 'full');

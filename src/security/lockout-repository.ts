@@ -1,5 +1,5 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
-import { executePrepared } from '../db/prepared.js';
+import { sql, type CompiledQuery, type Kysely, type Transaction } from 'kysely';
+import { prepared } from '../db/prepared.js';
 import type { Database } from '../db/types.js';
 
 /** How one kind of key counts failures. */
@@ -18,30 +18,86 @@ export interface LockPolicy {
   forgetAfterMs: number;
 }
 
+/** A key's row as an attempt's admission left it (migrations/0012, 0014 `lockout_admit`). */
+export interface AdmittedRow {
+  key: string;
+  failures: number;
+  locked_until: Date | null;
+  admitted: boolean;
+}
+
 /**
- * An attempt's admission (migrations/0012 `lockout_admit`): the keys' rows, in key order, as the attempt left them:
- * when one was locked, the locked ones and `admitted` false (each counted as refused); otherwise every key with this
- * attempt counted as a failure and the lock that starts if it fails.
+ * The parameters of `lockout_admit` after the statement's own: the keys (sorted, once each) and, per key, its policy;
+ * then the time. `admitAttempt` and the login's one statement (secure/repository.ts `loginContext`) pass these.
+ */
+export function admitParameters(keys: ReadonlyArray<{ key: string; policy: LockPolicy }>, now: Date): unknown[] {
+  const finite = (n: number) => (Number.isFinite(n) ? n : null);
+  const column = <T>(f: (p: LockPolicy) => T) => keys.map((k) => f(k.policy));
+  return [
+    keys.map((k) => k.key),
+    column((p) => p.freeFailures),
+    column((p) => p.baseDelayMs),
+    column((p) => p.maxDelayMs),
+    column((p) => finite(p.hardLimit)),
+    column((p) => p.hardLockMs),
+    column((p) => finite(p.forgetAfterMs)),
+    now.toISOString(),
+  ];
+}
+
+/** The casts of `admitParameters`, in their order. */
+export const ADMIT_PARAMETER_TYPES = [
+  'text[]',
+  'integer[]',
+  'double precision[]',
+  'double precision[]',
+  'integer[]',
+  'double precision[]',
+  'double precision[]',
+  'timestamptz',
+] as const;
+
+/** Rows of `lockout_admit` as pg returns them, in key order. */
+export function admittedRows(
+  rows: ReadonlyArray<{ key: string; failures: number; locked_until: Date | string | null; admitted: boolean }>,
+): AdmittedRow[] {
+  return rows
+    .map((r) => ({
+      key: r.key,
+      failures: r.failures,
+      locked_until: r.locked_until === null ? null : new Date(r.locked_until),
+      admitted: r.admitted,
+    }))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+let admitQuery: CompiledQuery | undefined;
+
+/**
+ * An attempt's admission (migrations/0012, 0014 `lockout_admit`): the keys' rows, in key order, as the attempt left
+ * them: when one was locked, the locked ones and `admitted` false (each counted as refused); otherwise every key with
+ * this attempt counted as a failure and the lock that starts if it fails.
  */
 export async function admitAttempt(
   db: Kysely<Database>,
   keys: Array<{ key: string; policy: LockPolicy }>,
   now: Date,
-): Promise<Array<{ key: string; failures: number; locked_until: Date | null; admitted: boolean }>> {
-  const finite = (n: number) => (Number.isFinite(n) ? n : null);
-  const column = <T>(f: (p: LockPolicy) => T) => keys.map((k) => f(k.policy));
-  const { rows } = await executePrepared(
-    db,
+): Promise<AdmittedRow[]> {
+  admitQuery ??= prepared(
     'lockout_admit',
-    sql<{ key: string; failures: number; locked_until: Date | string | null; admitted: boolean }>`
-    SELECT key, failures, locked_until, admitted FROM lockout_admit(
-      ${keys.map((k) => k.key)}::text[], ${column((p) => p.freeFailures)}::integer[],
-      ${column((p) => p.baseDelayMs)}::double precision[], ${column((p) => p.maxDelayMs)}::double precision[],
-      ${column((p) => finite(p.hardLimit))}::integer[], ${column((p) => p.hardLockMs)}::double precision[],
-      ${column((p) => finite(p.forgetAfterMs))}::double precision[], ${now.toISOString()}::timestamptz)
-    ORDER BY key`,
+    sql`SELECT key, failures, locked_until, admitted
+          FROM lockout_admit(${sql.raw(ADMIT_PARAMETER_TYPES.map((type, i) => `$${i + 1}::${type}`).join(', '))})`.compile(db),
   );
-  return rows.map((r) => ({ ...r, locked_until: r.locked_until === null ? null : new Date(r.locked_until) }));
+  const { rows } = await db.executeQuery<{
+    key: string;
+    failures: number;
+    locked_until: Date | string | null;
+    admitted: boolean;
+  }>({
+    ...admitQuery,
+    parameters: admitParameters(keys, now),
+  });
+  return admittedRows(rows);
 }
 
 export async function deleteCounters(db: Kysely<Database> | Transaction<Database>, keys: string[]): Promise<number> {

@@ -101,23 +101,12 @@ export class Lockout {
   ) {}
 
   async admit(keys: readonly LockKey[]): Promise<Admission> {
-    const sorted = sortKeys(keys);
+    const sorted = admissionKeys(keys);
     if (sorted.length === 0) return { admitted: true, locksOnFailure: [] };
     const now = this.clock.now();
-    // One statement (`lockout_admit`, migrations/0012): the keys' rows locked in key order, so that two attempts never
-    // wait on each other crosswise; refused if one is locked, counted as a failure on each otherwise.
-    const rows = await repo.admitAttempt(this.db, sorted, now);
-    if (rows.some((r) => !r.admitted)) {
-      const waitMs = Math.max(...rows.map((r) => r.locked_until!.getTime() - now.getTime()));
-      return { admitted: false, waitMs, lockedKeys: rows.map((r) => r.key) };
-    }
-    const policies = new Map(sorted.map((k) => [k.key, k.policy]));
-    return {
-      admitted: true,
-      locksOnFailure: rows
-        .filter((r) => r.locked_until !== null)
-        .map((r) => ({ key: r.key, until: r.locked_until!, hardLimit: r.failures >= policies.get(r.key)!.hardLimit })),
-    };
+    // One statement (`lockout_admit`, migrations/0012, 0014): the keys' rows counted and locked in key order, so that
+    // two attempts never wait on each other crosswise; refused if one is locked, and then nothing else counted.
+    return judgeAdmission(sorted, await repo.admitAttempt(this.db, sorted, now), now);
   }
 
   /**
@@ -186,6 +175,28 @@ function refundsOf(keys: readonly LockKey[], admission: Admission): SuccessPlan[
 /** Gives one attempt back to each key, and drops the lock that attempt set: one set meanwhile by another attempt stays. */
 async function giveBack(trx: Transaction<Database>, refunds: SuccessPlan['refund']): Promise<void> {
   for (const { key, own } of refunds) await repo.refundFailure(trx, key, own);
+}
+
+/**
+ * The keys of an attempt as `lockout_admit` takes them: once each, in key order. For a caller that runs the admission
+ * within a statement of its own (a login reads its context in the same one: secure/repository.ts `loginContext`).
+ */
+export const admissionKeys = (keys: readonly LockKey[]): LockKey[] => sortKeys(keys);
+
+/** The admission that `lockout_admit`'s rows for `sorted` (`admissionKeys`) say, at `now`. */
+export function judgeAdmission(sorted: readonly LockKey[], rows: readonly repo.AdmittedRow[], now: Date): Admission {
+  if (rows.length === 0 || rows.some((r) => !r.admitted)) {
+    // Refused rows are the locked keys; none at all would be a statement that did not run: refused, never admitted.
+    const waitMs = Math.max(0, ...rows.map((r) => (r.locked_until?.getTime() ?? now.getTime()) - now.getTime()));
+    return { admitted: false, waitMs, lockedKeys: rows.map((r) => r.key) };
+  }
+  const policies = new Map(sorted.map((k) => [k.key, k.policy]));
+  return {
+    admitted: true,
+    locksOnFailure: rows
+      .filter((r) => r.locked_until !== null)
+      .map((r) => ({ key: r.key, until: r.locked_until!, hardLimit: r.failures >= policies.get(r.key)!.hardLimit })),
+  };
 }
 
 function sortKeys(keys: readonly LockKey[]): LockKey[] {

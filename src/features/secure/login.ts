@@ -3,7 +3,7 @@ import type { SessionScope, UserRow } from '../../db/types.js';
 import { canonicalIp } from '../../security/addresses.js';
 import { contexts } from '../../security/contexts.js';
 import type { LoginFailure } from '../../metrics/registry.js';
-import { attemptKeys, lockKeys, type Admission } from '../../security/lockout.js';
+import { admissionKeys, attemptKeys, judgeAdmission, lockKeys, type Admission } from '../../security/lockout.js';
 import { verifyPassword } from '../../security/passwords.js';
 import { matchTotp } from '../../security/totp.js';
 import { isActiveUser } from '../users/api.js';
@@ -41,8 +41,16 @@ export class LoginService {
     const { lockout, audit, metrics } = this.deps;
     const ip = canonicalIp(rawIp) ?? rawIp;
     const name = userNameOf(input.login, serviceName);
-    // The service, the user and where the client stands (allowed networks, 2FA whitelist), read in one statement.
-    const context = await loginContext(this.deps.db, serviceName, name, ip);
+    const account = lockKeys.user(serviceName, name);
+    // A reset code proves the user holds his phone or mailbox: it gets past the account's lock (a locked-out user can
+    // still recover), while the pair and network keys, and the code's own 5 tries, bound the guessing.
+    const keys = admissionKeys(
+      input.resetToken !== undefined ? [lockKeys.pair(account, ip), lockKeys.network(ip)] : attemptKeys(account, ip),
+    );
+    const now = this.deps.clock.now();
+    // The service, the user, where the client stands (allowed networks, 2FA whitelist) and, when the access policy
+    // lets the client in, the attempt's admission by the lockout: one statement.
+    const context = await loginContext(this.deps.db, serviceName, name, ip, { keys, now });
     if (context === undefined) throw serviceNotFound();
     const { service, user } = context;
     const actor = auditActor(this.deps.box, serviceName, input.login, user);
@@ -60,11 +68,8 @@ export class LoginService {
       metrics.login('refused');
       throw err;
     }
-    const account = lockKeys.user(serviceName, name);
-    // A reset code proves the user holds his phone or mailbox: it gets past the account's lock (a locked-out user can
-    // still recover), while the pair and network keys, and the code's own 5 tries, bound the guessing.
-    const keys = input.resetToken !== undefined ? [lockKeys.pair(account, ip), lockKeys.network(ip)] : attemptKeys(account, ip);
-    const admission = await lockout.admit(keys);
+    if (context.attempt === undefined) throw new Error('the login was let in by its access policy but not admitted');
+    const admission = judgeAdmission(keys, context.attempt, now);
     if (!admission.admitted) {
       await event('login.locked', { waitMs: admission.waitMs });
       metrics.login('locked');

@@ -1,6 +1,13 @@
 import { sql, type CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import { prepared } from '../../db/prepared.js';
 import type { Database, ServiceRow, UserRow } from '../../db/types.js';
+import {
+  ADMIT_PARAMETER_TYPES,
+  admitParameters,
+  admittedRows,
+  type AdmittedRow,
+  type LockPolicy,
+} from '../../security/lockout-repository.js';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -65,47 +72,71 @@ export interface LoginContext {
   allowedNetwork: boolean;
   /** The client is in an enabled twoFAWhitelist entry of the service (what `WhitelistService.bypasses` answers). */
   whitelisted: boolean;
+  /**
+   * The lockout's rows for the attempt (`lockout_admit`), when keys were given and the access policy let the client
+   * in (`userAccessPolicy` not `filtered`, or the client in an allowed network); otherwise nothing was counted.
+   */
+  attempt?: AdmittedRow[];
 }
 
 let loginContextQuery: CompiledQuery | undefined;
 
 /**
- * What a login reads before its admission, in one prepared statement instead of four round trips: the service, the
- * user, and whether the client's address is in the service's allowed networks and in its 2FA whitelist. The two
- * address tests are the same predicates as `allowed-network` and `whitelist` use (test/login-context.test.ts compares
- * them on the same data). `undefined` when the service does not exist.
+ * What a login reads and counts before its password is checked, in one prepared statement instead of five round
+ * trips: the service, the user, whether the client's address is in the service's allowed networks and in its 2FA
+ * whitelist, and the attempt's admission by the lockout on `admit.keys` (`admissionKeys`: sorted, once each), which
+ * runs only when the access policy lets the client in. The two address tests are the same predicates as
+ * `allowed-network` and `whitelist` use (test/login-context.test.ts compares them on the same data). `undefined` when
+ * the service does not exist (and nothing was counted).
  */
 export async function loginContext(
   db: Executor,
   serviceName: string,
   name: string,
   ip: string,
+  admit: { keys: ReadonlyArray<{ key: string; policy: LockPolicy }>; now: Date } = { keys: [], now: new Date(0) },
 ): Promise<LoginContext | undefined> {
+  const admission = ADMIT_PARAMETER_TYPES.map((type, i) => `$${i + 5}::${type}`).join(', ');
   loginContextQuery ??= prepared(
     'login_context',
-    sql`SELECT ${sql.raw(SERVICE_COLUMNS.map((c) => `s.${c} AS s_${c}`).join(', '))},
-        ${sql.raw(USER_COLUMNS.map((c) => `u.${c} AS u_${c}`).join(', '))},
-        EXISTS (SELECT 1 FROM allowed_network AS a
-                 WHERE a.service_name = s.service_name AND a.deleted_at IS NULL AND a.state <> 'toDelete'
-                   AND a.network >>= ${''}::inet) AS allowed_network,
-        EXISTS (SELECT 1 FROM two_fa_whitelist AS w
-                 WHERE w.service_name = s.service_name AND w.state = 'enabled' AND ${''}::inet <<= w.network) AS whitelisted
-      FROM service AS s
-      LEFT JOIN pcc_user AS u ON u.service_name = s.service_name AND lower(u.name) = ${''} AND u.deleted_at IS NULL
-     WHERE s.service_name = ${''}`.compile(db),
+    sql`SELECT c.*, a.key AS a_key, a.failures AS a_failures, a.locked_until AS a_locked_until, a.admitted AS a_admitted
+      FROM (SELECT ${sql.raw(SERVICE_COLUMNS.map((col) => `s.${col} AS s_${col}`).join(', '))},
+          ${sql.raw(USER_COLUMNS.map((col) => `u.${col} AS u_${col}`).join(', '))},
+          EXISTS (SELECT 1 FROM allowed_network AS an
+                   WHERE an.service_name = s.service_name AND an.deleted_at IS NULL AND an.state <> 'toDelete'
+                     AND an.network >>= $1::inet) AS allowed_network,
+          EXISTS (SELECT 1 FROM two_fa_whitelist AS w
+                   WHERE w.service_name = s.service_name AND w.state = 'enabled' AND $2::inet <<= w.network) AS whitelisted
+        FROM service AS s
+        LEFT JOIN pcc_user AS u ON u.service_name = s.service_name AND lower(u.name) = $3 AND u.deleted_at IS NULL
+       WHERE s.service_name = $4) AS c
+      LEFT JOIN LATERAL login_admit(c.s_user_access_policy <> 'filtered' OR c.allowed_network, ${sql.raw(admission)}) AS a
+        ON true`.compile(db),
   );
   const { rows } = await db.executeQuery<Record<string, unknown>>({
     ...loginContextQuery,
-    parameters: [ip, ip, name.toLowerCase(), serviceName],
+    parameters: [ip, ip, name.toLowerCase(), serviceName, ...admitParameters(admit.keys, admit.now)],
   });
   const row = rows[0];
   if (row === undefined) return undefined;
   const pick = (prefix: string, columns: readonly string[]) => Object.fromEntries(columns.map((c) => [c, row[`${prefix}${c}`]]));
-  return {
+  const context: LoginContext = {
     service: pick('s_', SERVICE_COLUMNS) as ServiceRow,
     user: row.u_user_id === null ? undefined : (pick('u_', USER_COLUMNS) as UserRow),
     allowedNetwork: row.allowed_network === true,
     whitelisted: row.whitelisted === true,
+  };
+  if (row.a_key === null) return context;
+  return {
+    ...context,
+    attempt: admittedRows(
+      rows.map((r) => ({
+        key: r.a_key as string,
+        failures: r.a_failures as number,
+        locked_until: r.a_locked_until as Date | string | null,
+        admitted: r.a_admitted as boolean,
+      })),
+    ),
   };
 }
 
@@ -118,10 +149,6 @@ export async function useTotpStep(db: Executor, userId: number, step: number, no
     .returning('step')
     .executeTakeFirst();
   return inserted !== undefined;
-}
-
-export async function purgeTotpSteps(db: Executor, before: Date): Promise<void> {
-  await db.deleteFrom('totp_used').where('used_at', '<', before).execute();
 }
 
 /** One enrollment offer at a time per user: the earlier unused ones go. */
