@@ -179,9 +179,11 @@ export function buildWorker({ handle, services, box, clock, config, log, workerI
     housekeeping: async () => {
       await services.operations.expireDue();
       await services.users.expireDue();
-      await services.secure.purgeUsedTotpSteps();
       const purged = await services.retention.purgeIfDue();
       if (purged && Object.values(purged).some((n) => n > 0)) log.info({ purged }, 'retention: stale rows purged');
+      await outbox?.drain(() => clock.now());
+    },
+    sendMessages: async () => {
       await outbox?.drain(() => clock.now());
     },
     leaseSeconds: config.TASK_LEASE_SECONDS,

@@ -96,6 +96,27 @@ t.test('sent and given-up messages go after 30 days; queued ones stay', async (t
   );
 });
 
+t.test('used TOTP steps go after a day: only the ±1-step window needs them against a replay', async (t) => {
+  const { user_id } = await db
+    .insertInto('pcc_user')
+    .values({ service_name: svc, name: 'steps' })
+    .returning('user_id')
+    .executeTakeFirstOrThrow();
+  await db
+    .insertInto('totp_used')
+    .values([
+      { user_id, step: 1, used_at: ago(RETENTION.totpStepMs + 1000) },
+      { user_id, step: 2, used_at: ago(RETENTION.totpStepMs - 60_000) },
+    ])
+    .execute();
+  t.equal((await ctx.app.services.retention.purge()).totpSteps, 1);
+  const left = await db.selectFrom('totp_used').select('step').where('user_id', '=', user_id).execute();
+  t.strictSame(
+    left.map((r) => Number(r.step)),
+    [2],
+  );
+});
+
 t.test('the worker purges at most once per interval on an instance', async (t) => {
   const service = ctx.app.services.retention;
   ctx.clock.advance(RETENTION.intervalMs);

@@ -185,6 +185,78 @@ workerTest('a started worker runs a new task as soon as it is notified, without 
   await worker.stop();
 });
 
+workerTest(
+  "a task's NOTIFY wakes the worker for the tasks only, a queued message's to send messages, its timer for the housekeeping",
+  async (t) => {
+    const svc = await ctx.newService();
+    const calls: string[] = [];
+    const signal = () => {
+      let done: () => void = () => {};
+      return { promise: new Promise<void>((resolve) => (done = resolve)), done: () => done() };
+    };
+    let ran = signal();
+    const worker = new TaskWorker({
+      handle: ctx.handle,
+      handlers: new Map([['probe', { apply: async () => void calls.push('task') }]]),
+      clock: ctx.clock,
+      log: silentLog,
+      leaseSeconds: LEASE_SECONDS,
+      pollMs: 60_000, // the timer does not fire within the test: only its start's pass stands for it
+      housekeeping: async () => {
+        calls.push('housekeeping');
+        ran.done();
+      },
+      sendMessages: async () => {
+        calls.push('messages');
+        ran.done();
+      },
+    });
+    await worker.start();
+    t.teardown(() => worker.stop());
+    await ran.promise;
+    await worker.idle();
+    t.strictSame(calls, ['housekeeping'], 'the start runs the housekeeping');
+
+    calls.length = 0;
+    await probeTask(svc, 1, 0);
+    const deadline = Date.now() + 5000;
+    while (calls.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    await worker.idle();
+    t.strictSame(calls, ['task'], "a task's NOTIFY: the task, no housekeeping after it");
+
+    calls.length = 0;
+    ran = signal();
+    await ctx.handle.db
+      .insertInto('outbox')
+      .values({
+        service_name: svc,
+        channel: 'sms',
+        recipient: '+1.5550100',
+        body_ciphertext: null,
+        operation_id: null,
+        state: 'pending',
+        next_attempt_at: ctx.clock.now(),
+        created_at: ctx.clock.now(),
+        locked_by: null,
+        locked_until: null,
+        sent_at: null,
+        last_error: null,
+      })
+      .execute();
+    await ran.promise;
+    await worker.idle();
+    t.strictSame(calls, ['messages'], "a queued message's NOTIFY: the messages are sent, no other housekeeping");
+
+    calls.length = 0;
+    worker.wake('tasks');
+    worker.wake('housekeeping');
+    worker.wake('messages');
+    await worker.idle();
+    t.strictSame(calls, ['housekeeping'], 'wakes during a pass: one more pass, doing the most any of them asked for');
+    await ctx.handle.db.deleteFrom('outbox').where('service_name', '=', svc).execute();
+  },
+);
+
 /** A task of a test handler `probe` about a whitelist entry `subject`, due now. */
 const probeTask = (svc: string, subject: number, step: number) =>
   ctx.handle.db.transaction().execute((trx) =>

@@ -21,6 +21,8 @@ const TASK_CHANNEL = 'task_due';
 
 /** A task of a group cannot be applied with the others (not held any more, no handler, too many attempts). */
 class AloneNeeded extends Error {}
+/** What a pass does beyond the due tasks, by what woke it: the housekeeping sends the queued messages too. */
+const WANTS = { tasks: 0, messages: 1, housekeeping: 2 } as const;
 /** Tasks claimed per lane and pass: few enough to finish well within a lease. */
 const BATCH_PER_LANE = 8;
 
@@ -58,8 +60,13 @@ export interface WorkerOptions {
   box?: SecretBox;
   leaseSeconds: number;
   pollMs: number;
-  /** Runs after each pass over the tasks: sending queued messages, expiring operations. */
+  /**
+   * The instance's housekeeping (expiring operations, purges, then sending queued messages): after a pass over the
+   * tasks woken by the poll timer (every `pollMs`) or by `drain()`, not after each NOTIFY of a new task.
+   */
   housekeeping?: () => Promise<void>;
+  /** Sends the queued messages: after a pass woken by a queued message's NOTIFY, and as part of `housekeeping`. */
+  sendMessages?: () => Promise<void>;
   /** A task claimed this many times without finishing is given up as `error` (it keeps killing its worker). */
   maxAttempts?: number;
   workerId?: string;
@@ -80,6 +87,8 @@ export class TaskWorker {
   private readonly box: SecretBox;
   #running: Promise<void> | undefined;
   #again = false;
+  /** What the next pass does beyond the tasks (the most any wake since the last pass asked for). */
+  #wanted: 'tasks' | 'messages' | 'housekeeping' = 'tasks';
   #stopping = false;
   #timer: NodeJS.Timeout | undefined;
   #unlisten: (() => Promise<void>) | undefined;
@@ -91,33 +100,52 @@ export class TaskWorker {
   }
 
   async start(): Promise<void> {
-    this.#unlisten = await this.options.handle.listen(TASK_CHANNEL, () => this.wake());
-    this.#timer = setInterval(() => this.wake(), this.options.pollMs);
+    // A task's NOTIFY carries its id, a queued message's `outbox` (migrations/0001, 0003).
+    this.#unlisten = await this.options.handle.listen(TASK_CHANNEL, (payload) =>
+      this.wake(payload === 'outbox' ? 'messages' : 'tasks'),
+    );
+    this.#timer = setInterval(() => this.wake('housekeeping'), this.options.pollMs);
     this.#timer.unref();
-    this.wake();
+    this.wake('housekeeping');
   }
 
-  /** Runs the loop now, or once more after the current pass. */
-  wake(): void {
+  /**
+   * Runs a pass now, or once more after the current one: the due tasks, then what woke it asks for beyond them: the
+   * queued messages, or the whole housekeeping (the poll timer). A burst of NOTIFYs runs the tasks, not the
+   * housekeeping's statements after each one.
+   */
+  wake(reason: 'tasks' | 'messages' | 'housekeeping' = 'housekeeping'): void {
     if (this.#stopping) return;
+    this.#wanted = WANTS[reason] > WANTS[this.#wanted] ? reason : this.#wanted;
     if (this.#running) {
       this.#again = true;
       return;
     }
-    this.#running = this.drain()
+    const wanted = this.#wanted;
+    this.#wanted = 'tasks';
+    this.#running = this.pass(wanted)
       .then(() => undefined)
       .catch((err: unknown) => this.options.log.error({ err }, 'task worker pass failed'))
       .finally(() => {
         this.#running = undefined;
         if (this.#again && !this.#stopping) {
           this.#again = false;
-          this.wake();
+          this.wake(this.#wanted);
         }
       });
   }
 
-  /** Processes due tasks until none is left. Resolves when the queue is empty (tests await it). */
-  async drain(): Promise<number> {
+  /** Resolves once no pass is under way (one asked for during the current pass included). */
+  async idle(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  /** Processes due tasks until none is left, then the whole housekeeping. Resolves when done (tests await it). */
+  drain(): Promise<number> {
+    return this.pass('housekeeping');
+  }
+
+  private async pass(wanted: 'tasks' | 'messages' | 'housekeeping'): Promise<number> {
     const lanes = Math.max(1, this.options.concurrency ?? 1);
     let count = 0;
     while (!this.#stopping) {
@@ -140,11 +168,13 @@ export class TaskWorker {
       );
       await releaseTasks(this.options.handle.db, this.id, unstarted, this.options.clock.now());
     }
-    if (this.options.housekeeping) {
+    const work =
+      wanted === 'housekeeping' ? this.options.housekeeping : wanted === 'messages' ? this.options.sendMessages : undefined;
+    if (work) {
       try {
-        await this.options.housekeeping();
+        await work();
       } catch (err) {
-        this.options.log.error({ err }, 'worker housekeeping failed');
+        this.options.log.error({ err }, `worker ${wanted === 'messages' ? 'sending messages' : 'housekeeping'} failed`);
       }
     }
     return count;

@@ -55,3 +55,11 @@ export async function purgeSessions(db: Kysely<Database>, before: Date) {
     .executeTakeFirst();
   return count(result);
 }
+
+/**
+ * TOTP steps used before `before`. A scan of the table (there is no index on `used_at`: it would cost every login an
+ * index entry), which the retention's interval keeps to a few times an hour.
+ */
+export async function purgeTotpSteps(db: Kysely<Database>, before: Date) {
+  return count(await db.deleteFrom('totp_used').where('used_at', '<', before).executeTakeFirst());
+}

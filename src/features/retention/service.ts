@@ -24,12 +24,14 @@ export const RETENTION = {
   passwordResetMs: 2 * DAY,
   /** A session, from its end. */
   sessionMs: 30 * DAY,
+  /** A used TOTP step: only the ±1-step window (90 s) needs it against a replay. */
+  totpStepMs: DAY,
   /** How often an instance's worker runs the purge. */
   intervalMs: 10 * 60_000,
 } as const;
 
 export type RetentionReport = Record<
-  'authFailures' | 'pendingCredentials' | 'oauthTokens' | 'outbox' | 'enrollments' | 'passwordResets' | 'sessions',
+  'authFailures' | 'pendingCredentials' | 'oauthTokens' | 'outbox' | 'enrollments' | 'passwordResets' | 'sessions' | 'totpSteps',
   number
 >;
 
@@ -66,6 +68,7 @@ export class RetentionService {
       enrollments: await repo.purgeEnrollments(this.db, ago(RETENTION.enrollmentMs)),
       passwordResets: await repo.purgePasswordResets(this.db, ago(RETENTION.passwordResetMs)),
       sessions: await repo.purgeSessions(this.db, ago(RETENTION.sessionMs)),
+      totpSteps: await repo.purgeTotpSteps(this.db, ago(RETENTION.totpStepMs)),
     };
   }
 }

@@ -6,7 +6,6 @@ import { EnrollmentService } from './enrollment.js';
 import { LoginService, type LoginInput } from './login.js';
 import { OperationValidationService } from './operation-validation.js';
 import { PasswordResetService } from './password-reset.js';
-import * as repo from './repository.js';
 import { SessionService } from './sessions.js';
 import { UnlockService } from './unlock.js';
 
@@ -50,9 +49,4 @@ export class SecureService implements Sessions {
   unlockUserById: UnlockService['unlockUserById'] = (...args) => this.#unlock.unlockUserById(...args);
   unlockAddress: UnlockService['unlockAddress'] = (...args) => this.#unlock.unlockAddress(...args);
   passwordLost = (serviceName: string, login: string, ip: string) => this.#resets.passwordLost(serviceName, login, ip);
-
-  /** Forgets used TOTP steps older than a day: only the ±1-step window needs them. Run by the worker. */
-  async purgeUsedTotpSteps(): Promise<void> {
-    await repo.purgeTotpSteps(this.deps.db, new Date(this.deps.clock.now().getTime() - 24 * 3600_000));
-  }
 }
