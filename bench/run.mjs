@@ -67,7 +67,7 @@ const env = {
   RATE_LIMIT_PER_MINUTE: '1000000',
   TRUSTED_PROXIES: '127.0.0.1',
   WHITELIST_MAX_ENTRIES: '20000',
-  TASK_POLL_MS: '100',
+  // The worker polls at its default (TASK_POLL_MS, 2 s), as in production: a task wakes it by NOTIFY.
 };
 const children = new Set();
 const started = Date.now();
