@@ -1,8 +1,20 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { buildApp, operatorAccess } from '../src/app.js';
 import { openDatabase } from '../src/db/database.js';
 import type { App } from '../src/http/types.js';
-import { ACCOUNT_POLICY, NETWORK_POLICY, Lockout, lockKeys, type LockKey } from '../src/security/lockout.js';
+import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import { openLoginSession } from '../src/features/secure/sessions-repository.js';
+import { admitAttempt } from '../src/security/lockout-repository.js';
+import {
+  ACCOUNT_POLICY,
+  NETWORK_POLICY,
+  Lockout,
+  admissionKeys,
+  attemptKeys,
+  lockKeys,
+  type LockKey,
+} from '../src/security/lockout.js';
 import { auditEvents, buildTestApp } from './helpers/app.js';
 import { engine } from './helpers/db.js';
 import { freshIp, secureKit, totpCode } from './helpers/secure.js';
@@ -149,6 +161,78 @@ t.test('failures counted through one app instance hold on another instance shari
     .executeTakeFirstOrThrow();
   t.match(row, { failures: 5, refused: 45 }, 'every attempt counted');
 });
+
+/**
+ * An admission holds the network's key (`ip:…`, which it takes first); `commit` starts and must wait; the admission then
+ * takes the login's keys. Before the fix, the commit held those and waited for the network's: PostgreSQL found a
+ * deadlock and failed one of them (an attack of 20 right and 180 wrong passwords at once, from one address, got 500s).
+ */
+async function crosswise(
+  t: Test,
+  commit: (keys: LockKey[], at: { svc: string; ip: string; person: { userId: number; name: string } }) => Promise<unknown>,
+) {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { phone: false });
+  const ip = freshIp();
+  const keys = admissionKeys(attemptKeys(lockKeys.user(svc, person.name), ip));
+  const network = keys.find((k) => k.kind === 'network')!;
+  await ctx.app.services.lockout.admit(keys); // the rows exist, as after any attempt
+  const commitWaits = async () => {
+    for (let i = 0; i < 200; i++) {
+      const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE wait_event_type = 'Lock' AND datname = current_database()`.execute(ctx.handle.db);
+      if (rows[0]!.n > 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error('the commit never waited for the network key');
+  };
+  let committed: Promise<unknown> | undefined;
+  await ctx.handle.db.transaction().execute(async (trx) => {
+    await sql`SELECT key FROM auth_failure WHERE key = ${network.key} FOR UPDATE`.execute(trx);
+    committed = commit(keys, { svc, ip, person });
+    committed.catch(() => {}); // awaited below
+    await commitWaits();
+    const rows = await admitAttempt(trx, keys, ctx.clock.now());
+    t.equal(rows.length, 3, 'the admission counted the attempt on its three keys');
+  });
+  return committed;
+}
+
+t.test(
+  "a login's commit and the next attempt of that login from the same network never wait on each other crosswise",
+  { skip: engine !== 'pg' && 'the embedded database runs one transaction at a time' },
+  async (t) => {
+    const opened = (await crosswise(t, (keys, { svc, ip, person }) =>
+      openLoginSession(ctx.handle.db, {
+        serviceName: svc,
+        userId: person.userId,
+        actor: person.name,
+        ip,
+        scope: 'full',
+        tokenHash: randomBytes(32),
+        now: ctx.clock.now(),
+        expiresAt: new Date(ctx.clock.now().getTime() + 3600_000),
+        auditType: 'login.succeeded',
+        reset: false,
+        totpStep: null,
+        lockout: {
+          clear: keys.filter((k) => k.kind !== 'network').map((k) => k.key),
+          refund: keys.filter((k) => k.kind === 'network').map((k) => ({ key: k.key, own: null })),
+        },
+      }),
+    )) as { sessionId: number | null };
+    t.ok(opened.sessionId, 'and the commit opened its session once the admission was done');
+  },
+);
+
+t.test(
+  "another factor's success (Lockout.succeed) and an attempt on the same keys never wait on each other crosswise",
+  { skip: engine !== 'pg' && 'the embedded database runs one transaction at a time' },
+  async (t) => {
+    await crosswise(t, (keys) => ctx.app.services.lockout.succeed(keys, { admitted: true, locksOnFailure: [] }));
+    t.pass('both done');
+  },
+);
 
 t.test('the wait doubles with each failure past the free ones', async (t) => {
   const lockout = new Lockout(ctx.handle.db, ctx.clock);

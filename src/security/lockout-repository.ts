@@ -100,6 +100,15 @@ export async function admitAttempt(
   return admittedRows(rows);
 }
 
+/**
+ * Locks the rows of these keys (those that exist) in key order, as an admission locks them: a transaction that then
+ * changes them in another order never waits crosswise with an admission.
+ */
+export async function lockInKeyOrder(trx: Transaction<Database>, keys: string[]): Promise<void> {
+  if (keys.length === 0) return;
+  await trx.selectFrom('auth_failure').select('key').where('key', 'in', keys).orderBy('key').forUpdate().execute();
+}
+
 export async function deleteCounters(db: Kysely<Database> | Transaction<Database>, keys: string[]): Promise<number> {
   const result = await db.deleteFrom('auth_failure').where('key', 'in', keys).executeTakeFirst();
   return Number(result.numDeletedRows);

@@ -116,6 +116,8 @@ export class Lockout {
   async succeed(keys: readonly LockKey[], admission: Admission): Promise<void> {
     const plan = this.successPlan(keys, admission);
     await this.db.transaction().execute(async (trx) => {
+      // The keys in key order first: the account's are deleted before the network's is given back (`ip:…` sorts first).
+      await repo.lockInKeyOrder(trx, [...plan.clear, ...plan.refund.map((r) => r.key)]);
       if (plan.clear.length > 0) await repo.deleteCounters(trx, plan.clear);
       await giveBack(trx, plan.refund);
     });
