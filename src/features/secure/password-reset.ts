@@ -84,7 +84,7 @@ export class PasswordResetService {
     const { db, box, clock } = this.deps;
     const now = clock.now();
     return db.transaction().execute(async (trx) => {
-      const live = await repo.lockLiveReset(trx, user?.user_id ?? NO_USER, now);
+      const live = await repo.lockLiveReset(trx, user?.user_id ?? NO_USER, now, RESET_MAX_FAILURES);
       if (!user || !live) return false;
       const ok = /^\d{8}$/.test(code) && box.macMatches(contexts.resetCode(user.user_id, code), live.token_hash);
       const failures = live.failed_attempts + (ok ? 0 : 1);

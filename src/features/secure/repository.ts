@@ -224,14 +224,19 @@ export async function insertReset(
     .execute();
 }
 
-/** The user's live reset code, locked until the transaction ends. */
-export async function lockLiveReset(trx: Transaction<Database>, userId: number, now: Date) {
+/**
+ * The user's live reset code, locked until the transaction ends. Live means unused, unexpired and with fewer than
+ * `maxFailures` wrong tries: a try that waited for the row lock is judged on the row as the one before it left it, and
+ * the fifth failure voids the code as of its own time, which may be later than the time the waiting try read.
+ */
+export async function lockLiveReset(trx: Transaction<Database>, userId: number, now: Date, maxFailures: number) {
   return trx
     .selectFrom('password_reset')
     .select(['token_hash', 'failed_attempts', 'expires_at'])
     .where('user_id', '=', userId)
     .where('used_at', 'is', null)
     .where('expires_at', '>', now)
+    .where('failed_attempts', '<', maxFailures)
     .orderBy('created_at', 'desc')
     .forUpdate()
     .executeTakeFirst();
