@@ -234,6 +234,33 @@ t.test(
   },
 );
 
+t.test(
+  "a login typed as a user's name, '@' and a network counts on a key of its own, not on that user's key there",
+  async (t) => {
+    // Found by an attack: `victim@10.50.0.1` made the key `user:<service>:victim@10.50.0.1`, which is the key of the user
+    // `victim` from that address. Five failures of that typed login, from anywhere, locked the user out of logging in
+    // and of recovering his password from there, with the account's 24-hour hard limit.
+    const svc = await ctx.newService();
+    const person = await kit.plainUser(svc, { phone: false });
+    const ip = freshIp();
+    const account = lockKeys.user(svc, person.name);
+    const network = lockKeys.pair(account, ip).key.slice(account.key.length + 1);
+    const typed = `${person.name}@${network}`;
+    t.not(lockKeys.user(svc, typed).key, lockKeys.pair(account, ip).key);
+    for (const separator of [':', '#', '%'])
+      t.not(
+        lockKeys.user(svc, `${person.name}${separator}x`).key,
+        `${account.key}${separator}x`,
+        `'${separator}' typed in a login is not a separator of its key`,
+      );
+    for (let i = 0; i < 5; i++)
+      t.equal((await kit.login(svc, { login: typed, password: wrong }, freshIp())).statusCode, 401, `typed ${i + 1}`);
+    t.equal((await kit.login(svc, { login: typed, password: wrong }, freshIp())).statusCode, 429, 'that typed login waits');
+    const res = await kit.login(svc, { login: person.name, password: person.password }, ip);
+    t.equal(res.statusCode, 200, 'the user logs in from that network');
+  },
+);
+
 t.test('the wait doubles with each failure past the free ones', async (t) => {
   const lockout = new Lockout(ctx.handle.db, ctx.clock);
   const key = freshKey();

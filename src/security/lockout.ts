@@ -35,16 +35,23 @@ export interface LockKey {
   policy: LockPolicy;
 }
 
+/**
+ * A typed login inside a key, lower-cased, with the keys' separators escaped (`%` first, then `:`, `@`, `#`): no login
+ * can be typed that makes another key (typed as `alice@198.51.100.7`, it made the key of `alice` from that address).
+ */
+const keyPart = (login: string) =>
+  login.toLowerCase().replace(/[%:@#]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
 /** The keys of one attempt. The login is named, not looked up: an unknown login is counted exactly like a known one. */
 export const lockKeys = {
   /** A user of a service, by login name. */
   user: (serviceName: string, name: string): LockKey => ({
-    key: `user:${serviceName}:${name.toLowerCase()}`,
+    key: `user:${serviceName}:${keyPart(name)}`,
     kind: 'account',
     policy: ACCOUNT_POLICY,
   }),
   /** An API account (the consumer-key validation page). */
-  account: (login: string): LockKey => ({ key: `account:${login.toLowerCase()}`, kind: 'account', policy: ACCOUNT_POLICY }),
+  account: (login: string): LockKey => ({ key: `account:${keyPart(login)}`, kind: 'account', policy: ACCOUNT_POLICY }),
   pair: (account: LockKey, ip: string): LockKey => ({
     key: `${account.key}@${clientNetworkKey(ip)}`,
     kind: 'pair',
