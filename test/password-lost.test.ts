@@ -177,6 +177,26 @@ t.test('no more than 5 reset codes are sent to a user in a day', async (t) => {
   t.equal(inbox.to(person.phone!).length - before, 5);
 });
 
+t.test('password lost asked many times at once makes at most 5 codes a day, one live at a time', async (t) => {
+  // Found by an attack: 50 requests at once from 50 addresses made 30 codes, 20 of them live together, each with its
+  // own 5 tries (85 checks of wrong codes instead of 25 a day), and a burst of wrong codes then deadlocked on them.
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { confirm: true });
+  const answers = await Promise.all(Array.from({ length: 30 }, () => lost(svc, person.name)));
+  t.ok(
+    answers.every((r) => r.statusCode === 202),
+    'each answered 202',
+  );
+  await kit.settle();
+  const codes = await db
+    .selectFrom('password_reset')
+    .select(['used_at', 'expires_at'])
+    .where('user_id', '=', person.userId)
+    .execute();
+  t.equal(codes.length, 5, 'five codes made: the daily cap');
+  t.equal(codes.filter((c) => c.used_at === null && new Date(c.expires_at) > ctx.clock.now()).length, 1, 'one live');
+});
+
 t.test('five wrong reset codes void the code, from however many addresses they come', async (t) => {
   const svc = await ctx.newService();
   const person = await kit.plainUser(svc, { confirm: true });

@@ -186,6 +186,14 @@ export async function useEnrollment(trx: Transaction<Database>, enrollmentId: st
   return Number(used.numUpdatedRows) === 1;
 }
 
+/**
+ * Locks the user's row for the making of a reset code, until the transaction ends (`FOR NO KEY UPDATE`: the rows that
+ * reference the user, sessions or used TOTP steps, are still written meanwhile).
+ */
+export async function lockUserForResets(trx: Transaction<Database>, userId: number): Promise<void> {
+  await trx.selectFrom('pcc_user').select('user_id').where('user_id', '=', userId).forNoKeyUpdate().execute();
+}
+
 export async function countResetsSince(trx: Transaction<Database>, userId: number, since: Date): Promise<number> {
   const row = await trx
     .selectFrom('password_reset')
