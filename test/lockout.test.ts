@@ -261,6 +261,50 @@ t.test(
   },
 );
 
+t.test(
+  "an operator's unlock of a user and an attempt at his login never wait on each other crosswise",
+  { skip: engine !== 'pg' && 'the embedded database runs one transaction at a time' },
+  async (t) => {
+    // Found by an attack: the unlock's one DELETE took the user's keys in the order their rows sit in the table, an
+    // admission in key order. With the pair's row before the account's (the account's rewritten since), an admission
+    // held the account's key and waited for the pair's, which the unlock held while it waited for the account's.
+    const svc = await ctx.newService();
+    const person = await kit.plainUser(svc, { phone: false });
+    const ip = freshIp();
+    const account = lockKeys.user(svc, person.name);
+    const keys = admissionKeys(attemptKeys(account, ip));
+    await ctx.app.services.lockout.admit(keys);
+    await sql`UPDATE auth_failure SET failures = failures WHERE key = ${account.key}`.execute(ctx.handle.db);
+    const { rows: order } = await sql<{ key: string }>`SELECT key FROM auth_failure
+      WHERE key = ANY (${keys.map((k) => k.key)}::text[]) ORDER BY ctid`.execute(ctx.handle.db);
+    t.equal(order.at(-1)?.key, account.key, "the account's row sits after the pair's");
+    const waiting = async (n: number) => {
+      for (let i = 0; i < 200; i++) {
+        const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE wait_event_type = 'Lock' AND datname = current_database()`.execute(ctx.handle.db);
+        if (rows[0]!.n >= n) return;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      throw new Error(`never ${n} waiting`);
+    };
+    let admitted: Promise<unknown> | undefined;
+    let unlocked: Promise<unknown> | undefined;
+    await ctx.handle.db.transaction().execute(async (trx) => {
+      // An attempt under way holds the account's key.
+      await sql`SELECT key FROM auth_failure WHERE key = ${account.key} FOR UPDATE`.execute(trx);
+      admitted = admitAttempt(ctx.handle.db, keys, ctx.clock.now()); // holds the network's, waits for the account's
+      admitted.catch(() => {});
+      await waiting(1);
+      unlocked = ctx.app.services.lockout.clearAccount(account);
+      unlocked.catch(() => {});
+      await waiting(2);
+    });
+    await admitted;
+    await unlocked;
+    t.pass('the attempt and the unlock both ended');
+  },
+);
+
 t.test('the wait doubles with each failure past the free ones', async (t) => {
   const lockout = new Lockout(ctx.handle.db, ctx.clock);
   const key = freshKey();

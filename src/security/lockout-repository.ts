@@ -131,13 +131,26 @@ export async function runningLocks(db: Kysely<Database>, keys: string[], now: Da
   return db.selectFrom('auth_failure').select('locked_until').where('key', 'in', keys).where('locked_until', '>', now).execute();
 }
 
-/** Deletes an account's key and every (account, network) pair key of it. Returns how many there were. */
+/**
+ * Deletes an account's key and every (account, network) pair key of it. Returns how many there were. The rows are
+ * locked in key order first, as an admission locks them: one DELETE takes them in the order they sit in the table, and
+ * waited crosswise with an attempt at the same login.
+ */
 export async function deleteAccountCounters(db: Kysely<Database>, accountKey: string): Promise<number> {
   const escaped = accountKey.replace(/[\\%_]/g, (c) => `\\${c}`);
-  const result = await db
-    .deleteFrom('auth_failure')
-    // The account, its pairs (`…@network`), its factors (`…#factor`) and their pairs.
-    .where((eb) => eb.or([eb('key', '=', accountKey), eb('key', 'like', `${escaped}@%`), eb('key', 'like', `${escaped}#%`)]))
-    .executeTakeFirst();
-  return Number(result.numDeletedRows);
+  return db.transaction().execute(async (trx) => {
+    const keys = await trx
+      .selectFrom('auth_failure')
+      .select('key')
+      // The account, its pairs (`…@network`), its factors (`…#factor`) and their pairs.
+      .where((eb) => eb.or([eb('key', '=', accountKey), eb('key', 'like', `${escaped}@%`), eb('key', 'like', `${escaped}#%`)]))
+      .orderBy('key')
+      .forUpdate()
+      .execute();
+    if (keys.length === 0) return 0;
+    return deleteCounters(
+      trx,
+      keys.map((k) => k.key),
+    );
+  });
 }
