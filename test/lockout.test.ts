@@ -16,7 +16,7 @@ import {
   type LockKey,
 } from '../src/security/lockout.js';
 import { auditEvents, buildTestApp } from './helpers/app.js';
-import { engine } from './helpers/db.js';
+import { engine, lockWaiters } from './helpers/db.js';
 import { freshIp, secureKit, totpCode } from './helpers/secure.js';
 
 // Failed logins count per user, per (user, client network) and per client network, in the database every instance
@@ -177,21 +177,12 @@ async function crosswise(
   const keys = admissionKeys(attemptKeys(lockKeys.user(svc, person.name), ip));
   const network = keys.find((k) => k.kind === 'network')!;
   await ctx.app.services.lockout.admit(keys); // the rows exist, as after any attempt
-  const commitWaits = async () => {
-    for (let i = 0; i < 200; i++) {
-      const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
-        WHERE wait_event_type = 'Lock' AND datname = current_database()`.execute(ctx.handle.db);
-      if (rows[0]!.n > 0) return;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    throw new Error('the commit never waited for the network key');
-  };
   let committed: Promise<unknown> | undefined;
   await ctx.handle.db.transaction().execute(async (trx) => {
     await sql`SELECT key FROM auth_failure WHERE key = ${network.key} FOR UPDATE`.execute(trx);
     committed = commit(keys, { svc, ip, person });
     committed.catch(() => {}); // awaited below
-    await commitWaits();
+    await lockWaiters(ctx.handle.db);
     const rows = await admitAttempt(trx, keys, ctx.clock.now());
     t.equal(rows.length, 3, 'the admission counted the attempt on its three keys');
   });
@@ -278,15 +269,6 @@ t.test(
     const { rows: order } = await sql<{ key: string }>`SELECT key FROM auth_failure
       WHERE key = ANY (${keys.map((k) => k.key)}::text[]) ORDER BY ctid`.execute(ctx.handle.db);
     t.equal(order.at(-1)?.key, account.key, "the account's row sits after the pair's");
-    const waiting = async (n: number) => {
-      for (let i = 0; i < 200; i++) {
-        const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
-          WHERE wait_event_type = 'Lock' AND datname = current_database()`.execute(ctx.handle.db);
-        if (rows[0]!.n >= n) return;
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      throw new Error(`never ${n} waiting`);
-    };
     let admitted: Promise<unknown> | undefined;
     let unlocked: Promise<unknown> | undefined;
     await ctx.handle.db.transaction().execute(async (trx) => {
@@ -294,10 +276,10 @@ t.test(
       await sql`SELECT key FROM auth_failure WHERE key = ${account.key} FOR UPDATE`.execute(trx);
       admitted = admitAttempt(ctx.handle.db, keys, ctx.clock.now()); // holds the network's, waits for the account's
       admitted.catch(() => {});
-      await waiting(1);
+      await lockWaiters(ctx.handle.db, 1);
       unlocked = ctx.app.services.lockout.clearAccount(account);
       unlocked.catch(() => {});
-      await waiting(2);
+      await lockWaiters(ctx.handle.db, 2);
     });
     await admitted;
     await unlocked;

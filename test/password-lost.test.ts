@@ -1,8 +1,7 @@
 import t from 'tap';
-import { sql } from 'kysely';
 import { lockLiveReset, updateReset } from '../src/features/secure/repository.js';
 import { buildTestApp } from './helpers/app.js';
-import { engine } from './helpers/db.js';
+import { engine, lockWaiters } from './helpers/db.js';
 import { recordQueries } from './helpers/query-log.js';
 import { freshIp, freshName, freshPassword, secureKit, totpCode, type Person } from './helpers/secure.js';
 
@@ -25,6 +24,15 @@ const outboxCount = async (svc: string) =>
     ).n,
   );
 const resetLogin = (svc: string, person: Person, resetToken: string) => kit.login(svc, { login: person.name, resetToken });
+/** A user with a confirmed number who asked for a reset code: the code, and a wrong one. */
+async function withResetCode() {
+  const svc = await ctx.newService();
+  const person = await kit.plainUser(svc, { confirm: true });
+  await lost(svc, person.name);
+  await kit.settle();
+  const code = inbox.latestResetCode(person.phone!);
+  return { svc, person, code, wrong: String((Number(code) + 1) % 100_000_000).padStart(8, '0') };
+}
 
 t.test('password lost for an unknown login answers exactly as for a known one, 202, and sends nothing', async (t) => {
   const svc = await ctx.newService();
@@ -198,12 +206,7 @@ t.test('password lost asked many times at once makes at most 5 codes a day, one 
 });
 
 t.test('five wrong reset codes void the code, from however many addresses they come', async (t) => {
-  const svc = await ctx.newService();
-  const person = await kit.plainUser(svc, { confirm: true });
-  await lost(svc, person.name);
-  await kit.settle();
-  const code = inbox.latestResetCode(person.phone!);
-  const wrong = String((Number(code) + 1) % 100_000_000).padStart(8, '0');
+  const { svc, person, code, wrong } = await withResetCode();
   for (let i = 0; i < 5; i++) t.equal((await resetLogin(svc, person, wrong)).statusCode, 401);
   t.equal((await resetLogin(svc, person, code)).statusCode, 401, 'the right code no longer works');
   await lost(svc, person.name);
@@ -218,12 +221,7 @@ t.test(
     // Found by an attack: wrong codes sent at once from many addresses (a reset login skips the account's key) got 6 to
     // 10 checks against one code. A try that waited for the fifth failure's lock then read the code as live still: the
     // code was voided as of the fifth failure's time, later than the time the waiting try had read. Step by step here.
-    const svc = await ctx.newService();
-    const person = await kit.plainUser(svc, { confirm: true });
-    await lost(svc, person.name);
-    await kit.settle();
-    const code = inbox.latestResetCode(person.phone!);
-    const wrong = String((Number(code) + 1) % 100_000_000).padStart(8, '0');
+    const { svc, person, wrong } = await withResetCode();
     for (let i = 0; i < 4; i++) t.equal((await resetLogin(svc, person, wrong)).statusCode, 401);
     let waiting: ReturnType<typeof resetLogin> | undefined;
     await db.transaction().execute(async (trx) => {
@@ -232,12 +230,7 @@ t.test(
       t.equal(live?.failed_attempts, 4);
       // Another wrong try reads the time, then waits for the row.
       waiting = resetLogin(svc, person, wrong);
-      for (let i = 0; i < 200; i++) {
-        const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
-          WHERE wait_event_type = 'Lock' AND datname = current_database()`.execute(db);
-        if (rows[0]!.n > 0) break;
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await lockWaiters(db);
       // The fifth failure, a moment later, voids the code as of its own time.
       ctx.clock.advance(1000);
       await updateReset(trx, live!.token_hash, { failed_attempts: 5, expires_at: ctx.clock.now() });

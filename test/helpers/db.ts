@@ -4,9 +4,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { MIGRATIONS_DIR, migrateToLatest } from '../../src/db/migrate.js';
+import type { Database } from '../../src/db/types.js';
 
 /**
  * A fresh, migrated database for one test file. With TEST_DATABASE_URL (a PostgreSQL server) each file gets its own
@@ -145,4 +147,18 @@ async function freshPglite() {
   // A PGlite closed before its first query never lets the process exit: wait until it answers.
   await handle.ping();
   return { handle, drop: async () => undefined };
+}
+
+/**
+ * PostgreSQL only: resolves once `n` sessions of this database wait for a lock, for tests that interleave
+ * transactions step by step (a statement started, then shown to be waiting, before the next step).
+ */
+export async function lockWaiters(db: Kysely<Database>, n = 1): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
+      WHERE wait_event_type = 'Lock' AND datname = current_database()`.execute(db);
+    if (rows[0]!.n >= n) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`never ${n} session(s) waiting for a lock`);
 }
