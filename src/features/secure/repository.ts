@@ -99,7 +99,7 @@ export async function loginContext(
   const admission = ADMIT_PARAMETER_TYPES.map((type, i) => `$${i + 5}::${type}`).join(', ');
   loginContextQuery ??= prepared(
     'login_context',
-    sql`SELECT c.*, a.key AS a_key, a.failures AS a_failures, a.locked_until AS a_locked_until, a.admitted AS a_admitted
+    sql`SELECT c.*, a.keys AS a_keys, a.failures AS a_failures, a.locked_until AS a_locked_until, a.admitted AS a_admitted
       FROM (SELECT ${sql.raw(SERVICE_COLUMNS.map((col) => `s.${col} AS s_${col}`).join(', '))},
           ${sql.raw(USER_COLUMNS.map((col) => `u.${col} AS u_${col}`).join(', '))},
           EXISTS (SELECT 1 FROM allowed_network AS an
@@ -110,7 +110,11 @@ export async function loginContext(
         FROM service AS s
         LEFT JOIN pcc_user AS u ON u.service_name = s.service_name AND lower(u.name) = $3 AND u.deleted_at IS NULL
        WHERE s.service_name = $4) AS c
-      LEFT JOIN LATERAL login_admit(c.s_user_access_policy <> 'filtered' OR c.allowed_network, ${sql.raw(admission)}) AS a
+      LEFT JOIN LATERAL (
+        -- One row, the admission's rows as arrays (in key order): the context is read and parsed once.
+        SELECT array_agg(r.key ORDER BY r.key) AS keys, array_agg(r.failures ORDER BY r.key) AS failures,
+               array_agg(r.locked_until ORDER BY r.key) AS locked_until, array_agg(r.admitted ORDER BY r.key) AS admitted
+          FROM login_admit(c.s_user_access_policy <> 'filtered' OR c.allowed_network, ${sql.raw(admission)}) AS r) AS a
         ON true`.compile(db),
   );
   const { rows } = await db.executeQuery<Record<string, unknown>>({
@@ -126,16 +130,15 @@ export async function loginContext(
     allowedNetwork: row.allowed_network === true,
     whitelisted: row.whitelisted === true,
   };
-  if (row.a_key === null) return context;
+  const keys = row.a_keys as string[] | null;
+  if (keys === null) return context;
+  const failures = row.a_failures as number[];
+  const lockedUntil = row.a_locked_until as Array<Date | string | null>;
+  const admitted = row.a_admitted as boolean[];
   return {
     ...context,
     attempt: admittedRows(
-      rows.map((r) => ({
-        key: r.a_key as string,
-        failures: r.a_failures as number,
-        locked_until: r.a_locked_until as Date | string | null,
-        admitted: r.a_admitted as boolean,
-      })),
+      keys.map((key, i) => ({ key, failures: failures[i]!, locked_until: lockedUntil[i]!, admitted: admitted[i]! })),
     ),
   };
 }
