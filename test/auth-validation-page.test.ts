@@ -184,6 +184,19 @@ t.test('an unknown validity is refused and the key stays pending', async (t) => 
   t.equal((await credentialRow(p)).state, 'pendingValidation');
 });
 
+t.test('a made-up link is a 404 page before any password is checked: the lockout tells nothing of the password', async (t) => {
+  // Found by an attack: the page checked the account password before the link, so without any application key, four
+  // wrong passwords, a candidate, then wrong ones told by the lockout's answers whether the candidate was right (a
+  // right one cleared the failures).
+  const madeUp: Pending = { ...(await pending()), token: 'x'.repeat(32) };
+  const keyOf = `account:alice`;
+  const before = await ctx.handle.db.selectFrom('auth_failure').select('failures').where('key', '=', keyOf).executeTakeFirst();
+  for (const password of ['wrong-1', 'wrong-2', ALICE_PASSWORD, 'wrong-3', 'wrong-4', 'wrong-5', 'wrong-6'])
+    notFoundPage(t, await submit(madeUp, { login: 'alice', password, validity: '1h', decision: 'validated' }));
+  const after = await ctx.handle.db.selectFrom('auth_failure').select('failures').where('key', '=', keyOf).executeTakeFirst();
+  t.same(after, before, "the account's failures are as they were: no password was checked");
+});
+
 t.test('a used link is a 404 page, and cannot decide again', async (t) => {
   const p = await pending();
   t.equal((await submit(p, { login: 'alice', password: ALICE_PASSWORD, validity: '1h', decision: 'validated' })).statusCode, 200);

@@ -92,16 +92,23 @@ export class ConsumerKeyService {
   > {
     const audit = (type: string, accountLogin: string | null, data: Record<string, unknown>) =>
       this.audit.write({ serviceName: null, type, actor: accountLogin?.slice(0, 128) ?? null, ip: input.ip, data });
+    // The link first: for an unknown, used or expired one no password is checked and nothing is counted (checked
+    // before, a made-up link let anyone without an application key test an account's password: a right one cleared
+    // the lockout's failures, which its next answers showed).
+    const cred = await this.pendingValidation(input.validationToken);
+    if (!cred) {
+      await audit('credential.validation.failed', null, { reason: 'expired' });
+      return { ok: false, reason: 'expired' };
+    }
     const keys = attemptKeys(lockKeys.account(input.login), input.ip);
     const admission = await this.lockout.admit(keys);
     if (!admission.admitted) {
       await audit('credential.validation.locked', input.login, { waitMs: admission.waitMs });
       return { ok: false, reason: 'locked', waitMs: admission.waitMs };
     }
-    const cred = await this.pendingValidation(input.validationToken);
     const account = await this.accounts.checkAccountPassword(input.login, input.password);
     if (!account) {
-      await audit('credential.validation.failed', input.login, { reason: 'password', credentialId: cred?.credential_id ?? null });
+      await audit('credential.validation.failed', input.login, { reason: 'password', credentialId: cred.credential_id });
       for (const lock of admission.locksOnFailure) {
         await audit(lock.hardLimit ? 'lockout.hardLimit' : 'lockout.started', input.login, {
           key: lock.key,
@@ -111,10 +118,6 @@ export class ConsumerKeyService {
       return { ok: false, reason: 'credentials' };
     }
     await this.lockout.succeed(keys, admission);
-    if (!cred) {
-      await audit('credential.validation.failed', account.login, { reason: 'expired' });
-      return { ok: false, reason: 'expired' };
-    }
     const decided = await repo.decideCredential(this.db, cred.credential_id, {
       state: input.decision,
       accountId: account.accountId,
