@@ -67,6 +67,8 @@ const env = {
   RATE_LIMIT_PER_MINUTE: '1000000',
   TRUSTED_PROXIES: '127.0.0.1',
   WHITELIST_MAX_ENTRIES: '20000',
+  // /metrics on the API's port, for the server's memory by kind at the end (`memoryOf`).
+  METRICS_TOKEN: randomBytes(16).toString('hex'),
   // The worker polls at its default (TASK_POLL_MS, 2 s), as in production: a task wakes it by NOTIFY.
 };
 const children = new Set();
@@ -368,6 +370,14 @@ async function main() {
   const e = await logins();
 
   const rssMb = Math.max(...servers.map((x) => rssOf(x.child.pid)));
+  // What the RSS holds, from the server's own /metrics (prom-client's process and V8 figures), read at the same time.
+  const memory = await memoryOf(servers[0].base);
+  if (memory)
+    console.log(
+      `server memory after the run: ${Object.entries(memory)
+        .map(([k, v]) => `${k} ${v.toFixed(0)} MB`)
+        .join(', ')}`,
+    );
   const results = {
     date: new Date().toISOString(),
     mode: QUICK ? 'quick' : 'full',
@@ -383,6 +393,7 @@ async function main() {
     e,
     f: { tasks: P.entries, seconds: drained },
     rssMb,
+    memoryMb: memory,
   };
   fs.writeFileSync(path.join(ROOT, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
   printTable(results);
@@ -771,6 +782,23 @@ function cpuSince(before) {
   // A backend started meanwhile (the pool replaces idle connections) counts from its start.
   for (const [pid, now] of postgresCpu()) ms += now - (before.get(pid) ?? 0);
   return ms;
+}
+
+/** The server's memory by kind, in MB, from its /metrics (the bench gives it METRICS_TOKEN); undefined if unread. */
+async function memoryOf(base) {
+  try {
+    const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${env.METRICS_TOKEN}` } });
+    const text = await res.text();
+    const value = (name) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 1048576;
+    return {
+      rss: value('pcc_process_resident_memory_bytes'),
+      v8HeapTotal: value('pcc_nodejs_heap_size_total_bytes'),
+      v8HeapUsed: value('pcc_nodejs_heap_size_used_bytes'),
+      external: value('pcc_nodejs_external_memory_bytes'),
+    };
+  } catch {
+    return undefined;
+  }
 }
 
 function rssOf(pid) {
