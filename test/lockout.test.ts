@@ -412,6 +412,22 @@ t.test(
     t.equal(await failures(), 3, 'the right code is not counted');
     const events = await auditEvents(ctx, svc, 'enrollment.codeFailed');
     t.equal(events.length, 3, 'each wrong code is audited');
+    // A new enrollment, two more wrong codes: the fifth failure starts the user's lock.
+    const again = await kit.secure('POST', svc, '/credentials/enrollment', { session: sessionToken, ip });
+    const next = again.json<{ enrollmentId: string }>().enrollmentId;
+    for (let i = 0; i < 2; i++) {
+      const res = await kit.secure('POST', svc, '/credentials', {
+        session: sessionToken,
+        ip,
+        payload: { enrollmentId: next, newPassword: `${wrong}y`, code: wrongCode },
+      });
+      t.equal(res.statusCode, 400, `wrong code ${i + 4}: ${res.body}`);
+    }
+    const started = await auditEvents(ctx, svc, 'lockout.started');
+    t.ok(
+      started.some((e) => String((e.data as { key: string }).key).endsWith('#enrollmentCode')),
+      "the lock the fifth wrong code started is audited, as a login's is",
+    );
   },
 );
 

@@ -341,6 +341,12 @@ t.test('wrong tokens count against the validator across operations: the sixth gu
   t.equal(sixth.statusCode, 429, 'the sixth wrong token is refused before it is checked');
   t.equal((await guess(operations[2]!, '198.51.100.77')).statusCode, 429, 'from another address too: the validator is counted');
   t.match(await operationRow(operations[2]!), { state: 'pending', failed_attempts: 1 }, 'the refused guesses were not checked');
+  // The lock the fifth wrong token started is audited, as a login's is (a third attack found none was).
+  const started = await auditEvents(ctx, svc, 'lockout.started');
+  t.ok(
+    started.some((e) => String((e.data as { key: string }).key).endsWith('#operationToken')),
+    `the validator's lock is audited: ${JSON.stringify(started.map((e) => e.data))}`,
+  );
 });
 
 t.test('failed logins by a stranger do not stop a logged-in validator from validating: his token counts apart', async (t) => {

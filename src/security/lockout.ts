@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { Clock } from '../clock.js';
+import { toOvhDate, type Clock } from '../clock.js';
 import type { Database } from '../db/types.js';
 import { clientNetworkKey } from './addresses.js';
 import * as repo from './lockout-repository.js';
@@ -173,6 +173,18 @@ export class Lockout {
   async clear(key: LockKey): Promise<boolean> {
     return (await repo.deleteCounters(this.db, [key.key])) > 0;
   }
+}
+
+/**
+ * The audit events of an admitted attempt that failed: one per lock it started, `lockout.hardLimit` (an alert) at the
+ * hard limit, `lockout.started` otherwise. Every check that counts on the lockout audits them, as a login does.
+ */
+export function lockEvents(admission: Admission): Array<{ type: string; data: { key: string; until: string } }> {
+  if (!admission.admitted) return [];
+  return admission.locksOnFailure.map((lock) => ({
+    type: lock.hardLimit ? 'lockout.hardLimit' : 'lockout.started',
+    data: { key: lock.key, until: toOvhDate(lock.until) },
+  }));
 }
 
 /** One attempt given back to each key, in key order, with the lock that attempt set on it, if any. */

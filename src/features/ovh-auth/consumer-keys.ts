@@ -3,7 +3,7 @@ import { toOvhDate, type Clock } from '../../clock.js';
 import type { AccessRule, CredentialState, Database } from '../../db/types.js';
 import { ApiError, badRequest, invalidField, notFound } from '../../http/errors.js';
 import { authErrors } from '../../http/ovh-auth-error.js';
-import { attemptKeys, lockKeys, type Lockout } from '../../security/lockout.js';
+import { attemptKeys, lockEvents, lockKeys, type Lockout } from '../../security/lockout.js';
 import { randomAlphanumeric, sha256 } from '../../security/tokens.js';
 import ipaddr from 'ipaddr.js';
 import type { AuditLog } from '../audit/api.js';
@@ -109,12 +109,7 @@ export class ConsumerKeyService {
     const account = await this.accounts.checkAccountPassword(input.login, input.password);
     if (!account) {
       await audit('credential.validation.failed', input.login, { reason: 'password', credentialId: cred.credential_id });
-      for (const lock of admission.locksOnFailure) {
-        await audit(lock.hardLimit ? 'lockout.hardLimit' : 'lockout.started', input.login, {
-          key: lock.key,
-          until: toOvhDate(lock.until),
-        });
-      }
+      for (const { type, data } of lockEvents(admission)) await audit(type, input.login, data);
       return { ok: false, reason: 'credentials' };
     }
     await this.lockout.succeed(keys, admission);

@@ -1,7 +1,7 @@
 import { toOvhDate } from '../../clock.js';
 import { invalidField } from '../../http/errors.js';
 import { contexts } from '../../security/contexts.js';
-import { attemptKeys, lockKeys } from '../../security/lockout.js';
+import { attemptKeys, lockEvents, lockKeys } from '../../security/lockout.js';
 import { hashPassword } from '../../security/passwords.js';
 import { randomAlphanumeric } from '../../security/tokens.js';
 import { matchTotp, newTotpSecret, otpauthUri, qrCodeDataUri } from '../../security/totp.js';
@@ -79,13 +79,9 @@ export class EnrollmentService {
       if (!admission.admitted) throw tooMany(admission.waitMs);
       step = input.code ? await matchTotp(totpSecret, input.code, clock.now()) : undefined;
       if (step === undefined) {
-        await this.deps.audit.write({
-          serviceName,
-          type: 'enrollment.codeFailed',
-          actor: user.name,
-          ip,
-          userId: user.user_id,
-        });
+        const who = { serviceName, actor: user.name, ip, userId: user.user_id };
+        await this.deps.audit.write({ ...who, type: 'enrollment.codeFailed' });
+        for (const { type, data } of lockEvents(admission)) await this.deps.audit.write({ ...who, type, data });
         throw invalidField('code', 'does not match the new secret: check the time on your phone and type the current code');
       }
       await lockout.refund(keys, admission);

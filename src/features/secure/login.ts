@@ -1,9 +1,8 @@
-import { toOvhDate } from '../../clock.js';
 import type { SessionScope, UserRow } from '../../db/types.js';
 import { canonicalIp } from '../../security/addresses.js';
 import { contexts } from '../../security/contexts.js';
 import type { LoginFailure } from '../../metrics/registry.js';
-import { admissionKeys, attemptKeys, judgeAdmission, lockKeys, type Admission } from '../../security/lockout.js';
+import { admissionKeys, attemptKeys, judgeAdmission, lockEvents, lockKeys, type Admission } from '../../security/lockout.js';
 import { verifyPassword } from '../../security/passwords.js';
 import { matchTotp } from '../../security/totp.js';
 import { isActiveUser } from '../users/api.js';
@@ -140,10 +139,7 @@ export class LoginService {
   }
 
   private async auditLocks(event: (type: string, data: Record<string, unknown>) => Promise<void>, admission: Admission) {
-    if (!admission.admitted) return;
-    for (const lock of admission.locksOnFailure) {
-      await event(lock.hardLimit ? 'lockout.hardLimit' : 'lockout.started', { key: lock.key, until: toOvhDate(lock.until) });
-    }
+    for (const { type, data } of lockEvents(admission)) await event(type, data);
   }
 
   /** The step (current ±1) at which the code matches the user's secret; whether it was used is the commit's to say. */
