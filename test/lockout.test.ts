@@ -220,8 +220,13 @@ t.test(
   "another factor's success (Lockout.succeed) and an attempt on the same keys never wait on each other crosswise",
   { skip: engine !== 'pg' && 'the embedded database runs one transaction at a time' },
   async (t) => {
-    await crosswise(t, (keys) => ctx.app.services.lockout.succeed(keys, { admitted: true, locksOnFailure: [] }));
-    t.pass('both done');
+    let accountKey = '';
+    await crosswise(t, (keys) => {
+      accountKey = keys.find((k) => k.kind === 'account')!.key;
+      return ctx.app.services.lockout.succeed(keys, { admitted: true, locksOnFailure: [] });
+    });
+    const left = await ctx.handle.db.selectFrom('auth_failure').select('key').where('key', '=', accountKey).execute();
+    t.same(left, [], "the success, done after the admission, cleared the account's key");
   },
 );
 
@@ -281,9 +286,8 @@ t.test(
       unlocked.catch(() => {});
       await lockWaiters(ctx.handle.db, 2);
     });
-    await admitted;
-    await unlocked;
-    t.pass('the attempt and the unlock both ended');
+    t.equal(((await admitted) as unknown[]).length, 3, 'the attempt was counted on its three keys');
+    t.equal(await unlocked, true, "the unlock deleted the user's keys");
   },
 );
 

@@ -46,7 +46,7 @@ export function admitParameters(keys: ReadonlyArray<{ key: string; policy: LockP
 }
 
 /** The casts of `admitParameters`, in their order. */
-export const ADMIT_PARAMETER_TYPES = [
+const ADMIT_PARAMETER_TYPES = [
   'text[]',
   'integer[]',
   'double precision[]',
@@ -56,6 +56,10 @@ export const ADMIT_PARAMETER_TYPES = [
   'double precision[]',
   'timestamptz',
 ] as const;
+
+/** `lockout_admit`'s arguments in a statement whose `admitParameters` begin at `$first`: `$first::text[], …`. */
+export const admitArguments = (first: number): string =>
+  ADMIT_PARAMETER_TYPES.map((type, i) => `$${i + first}::${type}`).join(', ');
 
 /** Rows of `lockout_admit` as pg returns them, in key order. */
 export function admittedRows(
@@ -86,7 +90,7 @@ export async function admitAttempt(
   admitQuery ??= prepared(
     'lockout_admit',
     sql`SELECT key, failures, locked_until, admitted
-          FROM lockout_admit(${sql.raw(ADMIT_PARAMETER_TYPES.map((type, i) => `$${i + 1}::${type}`).join(', '))})`.compile(db),
+          FROM lockout_admit(${sql.raw(admitArguments(1))})`.compile(db),
   );
   const { rows } = await db.executeQuery<{
     key: string;

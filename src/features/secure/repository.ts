@@ -2,7 +2,7 @@ import { sql, type CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import { prepared } from '../../db/prepared.js';
 import type { Database, ServiceRow, UserRow } from '../../db/types.js';
 import {
-  ADMIT_PARAMETER_TYPES,
+  admitArguments,
   admitParameters,
   admittedRows,
   type AdmittedRow,
@@ -96,7 +96,6 @@ export async function loginContext(
   ip: string,
   admit: { keys: ReadonlyArray<{ key: string; policy: LockPolicy }>; now: Date } = { keys: [], now: new Date(0) },
 ): Promise<LoginContext | undefined> {
-  const admission = ADMIT_PARAMETER_TYPES.map((type, i) => `$${i + 5}::${type}`).join(', ');
   loginContextQuery ??= prepared(
     'login_context',
     sql`SELECT c.*, a.keys AS a_keys, a.failures AS a_failures, a.locked_until AS a_locked_until, a.admitted AS a_admitted
@@ -114,7 +113,7 @@ export async function loginContext(
         -- One row, the admission's rows as arrays (in key order): the context is read and parsed once.
         SELECT array_agg(r.key ORDER BY r.key) AS keys, array_agg(r.failures ORDER BY r.key) AS failures,
                array_agg(r.locked_until ORDER BY r.key) AS locked_until, array_agg(r.admitted ORDER BY r.key) AS admitted
-          FROM login_admit(c.s_user_access_policy <> 'filtered' OR c.allowed_network, ${sql.raw(admission)}) AS r) AS a
+          FROM login_admit(c.s_user_access_policy <> 'filtered' OR c.allowed_network, ${sql.raw(admitArguments(5))}) AS r) AS a
         ON true`.compile(db),
   );
   const { rows } = await db.executeQuery<Record<string, unknown>>({
