@@ -115,6 +115,7 @@ export function buildServices({ db, box, clock, config, pool }: ServiceDeps): Ap
     tasks,
     background,
     metrics,
+    userSessionsMax: config.USER_SESSIONS_MAX,
   });
   handlers = taskHandlers({ approvals: operations, sessions: secure, audit });
   const auth = new AuthService(

@@ -48,6 +48,12 @@ export const ConfigSchema = Type.Object({
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^/]+$' })),
   /** Requests per minute and client IP on the API, per instance. */
   RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1200 }),
+  /**
+   * Most live certified-interface sessions one user holds: a login beyond it ends the user's oldest (audited as
+   * `session.ended`, reason `userSessionLimit`). Bounds what one password logged in again and again keeps open, which
+   * every login of the service counts when it checks `userLimitConcurrentSession`.
+   */
+  USER_SESSIONS_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
   /** Most live entries in one service's 2FA whitelist. */
   WHITELIST_MAX_ENTRIES: Type.Integer({ minimum: 1, maximum: 100_000, default: 256 }),
   /** Widest networks that may skip 2FA: shortest prefix accepted for IPv4 and for IPv6. */

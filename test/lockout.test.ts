@@ -210,6 +210,7 @@ t.test(
           clear: keys.filter((k) => k.kind !== 'network').map((k) => k.key),
           refund: keys.filter((k) => k.kind === 'network').map((k) => ({ key: k.key, own: null })),
         },
+        userMax: ctx.config.USER_SESSIONS_MAX,
       }),
     )) as { sessionId: number | null };
     t.ok(opened.sessionId, 'and the commit opened its session once the admission was done');

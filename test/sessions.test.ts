@@ -113,3 +113,59 @@ t.test('a session in use stays open under a timeout shorter than 30 s', async (t
   ctx.clock.advance(21_000);
   t.notOk(await live(svc, token), 'then idle 21 s: ended');
 });
+
+t.test('a user keeps at most USER_SESSIONS_MAX live sessions: his next login ends his oldest', async (t) => {
+  // The attack: one user's password (2FA off, or from a whitelisted network), logged in again and again. Each login
+  // opened one more live session, without bound (20 a second from one address under the default rate limit), and
+  // every login of the service counted the connected users over all of them, under the service's lock: 18,500 live
+  // sessions made each login's count take 5 ms, and the service's logins queued behind it.
+  const max = ctx.config.USER_SESSIONS_MAX;
+  t.equal(max, 10, 'the default');
+  const { svc, people } = await serviceWith({ userLimitConcurrentSession: 50 }, 1);
+  const [a] = people as [Person];
+  const tokens = await logInTurn(
+    svc,
+    Array.from({ length: max + 5 }, () => a),
+  );
+  const liveSessions = await ctx.handle.db
+    .selectFrom('user_session')
+    .select(['session_id', 'end_reason'])
+    .where('user_id', '=', a.userId)
+    .where('ended_at', 'is', null)
+    .execute();
+  t.equal(liveSessions.length, max, `${max + 5} logins leave ${max} live sessions`);
+  for (const [i, token] of tokens.entries()) {
+    t.equal(await live(svc, token), i >= 5, i >= 5 ? `login ${i + 1}: live` : `login ${i + 1}: ended by a later login`);
+  }
+  const ended = await auditEvents(ctx, svc, 'session.ended');
+  t.equal(ended.length, 5, 'each ended session is audited');
+  t.match(
+    ended,
+    Array.from({ length: 5 }, () => ({ user_id: a.userId, data: { reason: 'userSessionLimit', sessions: 1, limit: max } })),
+  );
+  t.equal(await connectedUsers(svc), 1, 'still one connected user');
+});
+
+t.test('under a quota, parallel logins of one user leave exactly USER_SESSIONS_MAX live sessions', async (t) => {
+  const max = ctx.config.USER_SESSIONS_MAX;
+  const { svc, people } = await serviceWith({ userLimitConcurrentSession: 5 }, 1);
+  const [a] = people as [Person];
+  // Five at a time: the lockout admits no more attempts of one login at once (each counts until it succeeds).
+  const statuses: number[] = [];
+  for (let round = 0; round < 4; round++) {
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () => kit.login(svc, { login: a.name, password: a.password }, freshIp())),
+    );
+    statuses.push(...answers.map((r) => r.statusCode));
+  }
+  t.strictSame(count(statuses), { 200: 20 }, 'every login is admitted');
+  const liveSessions = await ctx.handle.db
+    .selectFrom('user_session')
+    .select('session_id')
+    .where('user_id', '=', a.userId)
+    .where('ended_at', 'is', null)
+    .execute();
+  t.equal(liveSessions.length, max);
+});
+
+const count = (xs: number[]) => xs.reduce<Record<number, number>>((c, x) => ({ ...c, [x]: (c[x] ?? 0) + 1 }), {});

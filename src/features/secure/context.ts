@@ -29,6 +29,8 @@ export interface SecureDeps {
   background: BackgroundWork;
   /** Counts each login's outcome where it is decided. */
   metrics: LoginMetrics;
+  /** The most live sessions one user holds (USER_SESSIONS_MAX): his login beyond it ends his oldest. */
+  userSessionsMax: number;
 }
 
 export interface SessionUser {

@@ -38,8 +38,8 @@ export async function findSession(db: Executor, tokenHash: Buffer) {
 }
 
 /**
- * A login's commit (migrations/0011_login_session.sql): its TOTP step, its lockout success, its session within the
- * service's quota, and the audit events, in one statement.
+ * A login's commit (migrations/0011_login_session.sql, 0017): its TOTP step, its lockout success, its session within
+ * the service's quota and the user's most live sessions (`userMax`), and the audit events, in one statement.
  */
 export async function openLoginSession(
   db: Executor,
@@ -56,6 +56,7 @@ export async function openLoginSession(
     reset: boolean;
     totpStep: number | null;
     lockout: { clear: string[]; refund: Array<{ key: string; own: Date | null }> };
+    userMax: number;
   },
 ): Promise<{ sessionId: number | null; replayed: boolean }> {
   const { rows } = await executePrepared(
@@ -66,7 +67,7 @@ export async function openLoginSession(
       ${p.serviceName}, ${p.userId}::bigint, ${p.actor}, ${p.ip}::inet, ${p.scope}, ${p.tokenHash},
       ${p.now.toISOString()}::timestamptz, ${p.expiresAt.toISOString()}::timestamptz, ${p.auditType}, ${p.reset},
       ${p.totpStep}::bigint, ${p.lockout.clear}::text[], ${p.lockout.refund.map((r) => r.key)}::text[],
-      ${p.lockout.refund.map((r) => r.own?.toISOString() ?? null)}::timestamptz[])`,
+      ${p.lockout.refund.map((r) => r.own?.toISOString() ?? null)}::timestamptz[], ${p.userMax}::integer)`,
   );
   const row = rows[0];
   if (!row) throw new Error('open_login_session returned no row');

@@ -27,6 +27,7 @@ export class SessionService implements Sessions {
    * takes no more room; a new one, at the quota, disconnects a user as `userLogoutPolicy` says (`first`: the earliest
    * connected, `last`: the most recently connected) and is admitted. Each ended session is audited. The service's row
    * is locked meanwhile, so logins to one service decide the quota one at a time, on a count no other is changing.
+   * A user holds at most `userSessionsMax` live sessions: beyond it, his login ends his oldest (each audited).
    */
   async open(
     service: ServiceRow,
@@ -51,6 +52,7 @@ export class SessionService implements Sessions {
       reset: input.reset,
       totpStep: login.totpStep ?? null,
       lockout: login.lockout,
+      userMax: this.deps.userSessionsMax,
     });
     if (opened.replayed) throw new CodeReplayed();
     return { sessionToken: token, expiresAt: toOvhDate(expiresAt), scope: input.scope };
