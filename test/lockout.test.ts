@@ -457,3 +457,57 @@ t.test('a network key with more than a thousand failures still counts and still 
   const login = await kit.login(svc, { login: person.name, password: 'wrong password' }, ip);
   t.equal(login.statusCode, 401, 'a login from that network is answered, not a 500');
 });
+
+// Found by an attack on a running server: each change of one's own password runs argon2id up to six times (the
+// password history, then the new hash), and only the per-address limit of 1,200 requests a minute stood in front.
+// One stolen session, from two addresses, saturated the server's 2 cores, and other users' logins took 4 to 9 s.
+t.test("a user's failed tries at a new password are counted before argon2id runs: the sixth waits", async (t) => {
+  const svc = await ctx.newService();
+  const person = await kit.validator(svc);
+  const { sessionToken } = await kit.session(svc, person, freshIp());
+  // His current password is in his history: each try is refused after the history's check, each from a new address.
+  const tryOwn = () =>
+    kit.secure('POST', svc, '/credentials', { session: sessionToken, ip: freshIp(), payload: { newPassword: person.password } });
+  const statuses: number[] = [];
+  for (let i = 0; i < 8; i++) statuses.push((await tryOwn()).statusCode);
+  t.strictSame(statuses, [400, 400, 400, 400, 400, 429, 429, 429], 'five tries checked, then refused before any check');
+  const started = await auditEvents(ctx, svc, 'lockout.started');
+  t.ok(
+    started.some((e) => String((e.data as { key: string }).key).endsWith('#newPassword')),
+    'the lock the fifth failed try started is audited',
+  );
+  // Once the wait is over, a good new password goes through and gives its try back.
+  ctx.clock.advance(await new Lockout(ctx.handle.db, ctx.clock).waitMs([lockKeys.newPassword(lockKeys.user(svc, person.name))]));
+  const ok = await kit.secure('POST', svc, '/credentials', {
+    session: sessionToken,
+    ip: freshIp(),
+    payload: { newPassword: `${wrong}-new` },
+  });
+  t.equal(ok.statusCode, 202, ok.body);
+});
+
+t.test('changes of password and QR codes are limited to 20 a minute from one address', async (t) => {
+  const svc = await ctx.newService();
+  const ip = freshIp();
+  const first = await kit.validator(svc);
+  const people = [first];
+  for (let i = 1; i < 5; i++) people.push(await kit.validator(svc, { approver: first }));
+  const sessions = [];
+  for (const p of people) sessions.push((await kit.session(svc, p, freshIp())).sessionToken);
+  // Five users' four tries each, from one address: within each user's free tries, but the address's 21st is refused.
+  const statuses: number[] = [];
+  for (let i = 0; i < 21; i++) {
+    const k = i % 5;
+    statuses.push(
+      (await kit.secure('POST', svc, '/credentials', { session: sessions[k], ip, payload: { newPassword: people[k]!.password } }))
+        .statusCode,
+    );
+  }
+  t.strictSame(statuses.slice(0, 20), Array<number>(20).fill(400), 'the first 20 are checked');
+  t.equal(statuses[20], 429, 'the 21st is refused');
+  const qr: number[] = [];
+  for (let i = 0; i < 21; i++)
+    qr.push((await kit.secure('POST', svc, '/credentials/enrollment', { session: sessions[0], ip })).statusCode);
+  t.strictSame(qr.slice(0, 20), Array<number>(20).fill(200), '20 new secrets and QR codes');
+  t.equal(qr[20], 429, 'the 21st is refused');
+});

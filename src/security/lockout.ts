@@ -24,6 +24,11 @@ export const ACCOUNT_POLICY: LockPolicy = {
 /** Per (account, client network): the same, forgotten after a quiet day. It outlives a success elsewhere. */
 const PAIR_POLICY: LockPolicy = { ...ACCOUNT_POLICY, hardLimit: Infinity, forgetAfterMs: 24 * HOUR };
 /**
+ * A user's tries at a new password (each runs argon2id up to six times: the password history, then the new hash):
+ * 5 free, then 30 s doubling up to an hour, forgotten after a quiet day. They are not guesses, so no hard limit.
+ */
+const NEW_PASSWORD_POLICY: LockPolicy = PAIR_POLICY;
+/**
  * Per client network (IPv4 address or IPv6 /64): more free failures, since a whole office may share one address, and
  * never cleared by a success: one login of an attacker's own account must not buy him more guesses at others.
  */
@@ -67,6 +72,15 @@ export const lockKeys = {
     key: `${account.key}#${factor}`,
     kind: 'account',
     policy: ACCOUNT_POLICY,
+  }),
+  /**
+   * A logged-in user's changes of his own password, counted before the costly checks run: the per-address rate limit
+   * alone let one stolen session spend argon2id from many addresses. An unlock of the account clears it too.
+   */
+  newPassword: (account: LockKey): LockKey => ({
+    key: `${account.key}#newPassword`,
+    kind: 'account',
+    policy: NEW_PASSWORD_POLICY,
   }),
 };
 

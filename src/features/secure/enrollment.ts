@@ -1,4 +1,5 @@
 import { toOvhDate } from '../../clock.js';
+import type { ServiceRow } from '../../db/types.js';
 import { invalidField } from '../../http/errors.js';
 import { contexts } from '../../security/contexts.js';
 import { attemptKeys, lockEvents, lockKeys } from '../../security/lockout.js';
@@ -60,8 +61,33 @@ export class EnrollmentService {
     input: { enrollmentId?: string | undefined; newPassword: string; code?: string | undefined },
     ip: string,
   ) {
-    const { db, box, clock, lockout, users, services } = this.deps;
+    const { lockout, services } = this.deps;
     const service = await services.find(serviceName);
+    const user = session.user;
+    // Each try runs argon2id up to six times (the password history, then the new hash): counted on the user before
+    // any of it, given back once the change is made.
+    const tries = [lockKeys.newPassword(lockKeys.user(serviceName, user.name))];
+    const tried = await lockout.admit(tries);
+    if (!tried.admitted) throw tooMany(tried.waitMs);
+    try {
+      const result = await this.change(serviceName, session, service.two_fa_state, input, ip);
+      await lockout.refund(tries, tried);
+      return result;
+    } catch (err) {
+      const who = { serviceName, actor: user.name, ip, userId: user.user_id };
+      for (const { type, data } of lockEvents(tried)) await this.deps.audit.write({ ...who, type, data });
+      throw err;
+    }
+  }
+
+  private async change(
+    serviceName: string,
+    session: SessionUser,
+    twoFaState: ServiceRow['two_fa_state'],
+    input: { enrollmentId?: string | undefined; newPassword: string; code?: string | undefined },
+    ip: string,
+  ) {
+    const { db, box, clock, lockout, users } = this.deps;
     const user = session.user;
     await users.checkNewPassword(serviceName, user.user_id, input.newPassword, 'newPassword');
     let totpSecret: string | undefined;
@@ -85,7 +111,7 @@ export class EnrollmentService {
         throw invalidField('code', 'does not match the new secret: check the time on your phone and type the current code');
       }
       await lockout.refund(keys, admission);
-    } else if (service.two_fa_state === 'enabled' && !user.totp_secret_ciphertext) {
+    } else if (twoFaState === 'enabled' && !user.totp_secret_ciphertext) {
       throw invalidField(
         'enrollmentId',
         'is required: 2FA is on for this service, set up your 2FA secret with your new password',

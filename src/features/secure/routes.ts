@@ -77,7 +77,9 @@ export default async function secureRoutes(app: App) {
     },
   });
 
+  // Each draws a QR code (about 11 ms of CPU): as many a minute per address as the page's form.
   app.post('/secure/:serviceName/credentials/enrollment', {
+    config: { rateLimit: { max: 20, timeWindow: 60_000 } },
     schema: {
       tags,
       summary: 'Password and 2FA Shared Secret: get a new secret and its QR code',
@@ -100,7 +102,9 @@ export default async function secureRoutes(app: App) {
     },
   });
 
+  // Each runs argon2id up to six times: as many a minute per address as the page's form (and 5 failed tries a user).
   app.post('/secure/:serviceName/credentials', {
+    config: { rateLimit: { max: 20, timeWindow: 60_000 } },
     schema: {
       tags,
       summary: 'Change the password, and the 2FA secret with the code of the scanned QR code',
