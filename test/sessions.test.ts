@@ -169,3 +169,41 @@ t.test('under a quota, parallel logins of one user leave exactly USER_SESSIONS_M
 });
 
 const count = (xs: number[]) => xs.reduce<Record<number, number>>((c, x) => ({ ...c, [x]: (c[x] ?? 0) + 1 }), {});
+
+// Found by an attack on a running server: a session that reached its idle timeout was never ended, and stayed among
+// the unended sessions until its purge 30 days later. Logging in slower than USER_SESSIONS_MAX per timeout escaped
+// the cap, and the rows piled up (400,000 of them made every login of the service take 165 ms, under its lock).
+t.test("a login ends its user's expired sessions, as of their expiry; the retention ends the rest", async (t) => {
+  const { svc, people } = await serviceWith({ userLimitConcurrentSession: 50, userSessionTimeout: 60 }, 1);
+  const [a] = people as [Person];
+  const unended = async () =>
+    (
+      await ctx.handle.db
+        .selectFrom('user_session')
+        .select('session_id')
+        .where('user_id', '=', a.userId)
+        .where('ended_at', 'is', null)
+        .execute()
+    ).length;
+  // One login every 61 s: each session has expired when the next opens, so the cap of 10 live ones would end none.
+  for (let i = 0; i < 15; i++) {
+    await kit.session(svc, a);
+    ctx.clock.advance(61_000);
+  }
+  t.equal(await unended(), 1, 'fifteen logins leave one unended session: the last one, expired since');
+  const sessions = await ctx.handle.db
+    .selectFrom('user_session')
+    .select(['ended_at', 'expires_at', 'end_reason'])
+    .where('user_id', '=', a.userId)
+    .where('ended_at', 'is not', null)
+    .execute();
+  t.equal(sessions.length, 14);
+  t.ok(
+    sessions.every((s) => s.end_reason === 'expired' && s.ended_at?.getTime() === s.expires_at.getTime()),
+    'each ended as of its expiry, reason expired',
+  );
+  t.ok((await ctx.app.services.retention.purge()).expiredSessions >= 1, 'the retention ends the last one');
+  t.equal(await unended(), 0);
+  const token = (await kit.session(svc, a)).sessionToken;
+  t.ok(await live(svc, token), 'a new login opens as before');
+});

@@ -47,6 +47,20 @@ export async function purgePasswordResets(db: Kysely<Database>, before: Date) {
   return count(await db.deleteFrom('password_reset').where('created_at', '<', before).executeTakeFirst());
 }
 
+/**
+ * Ends the sessions whose idle timeout or lifetime has passed, as of their expiry (reason `expired`): an expired
+ * session otherwise stays unended, in the indexes of live sessions, until its purge (migrations/0018).
+ */
+export async function endExpiredSessions(db: Kysely<Database>, now: Date) {
+  const result = await db
+    .updateTable('user_session')
+    .set((eb) => ({ ended_at: eb.ref('expires_at'), end_reason: 'expired' }))
+    .where('ended_at', 'is', null)
+    .where('expires_at', '<=', now)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
 /** Sessions that ended or expired before `before`. */
 export async function purgeSessions(db: Kysely<Database>, before: Date) {
   const result = await db

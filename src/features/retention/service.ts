@@ -31,11 +31,22 @@ export const RETENTION = {
 } as const;
 
 export type RetentionReport = Record<
-  'authFailures' | 'pendingCredentials' | 'oauthTokens' | 'outbox' | 'enrollments' | 'passwordResets' | 'sessions' | 'totpSteps',
+  | 'authFailures'
+  | 'pendingCredentials'
+  | 'oauthTokens'
+  | 'outbox'
+  | 'enrollments'
+  | 'passwordResets'
+  | 'expiredSessions'
+  | 'sessions'
+  | 'totpSteps',
   number
 >;
 
-/** Deletes what has outlived its use, table by table. Run by the worker's housekeeping, every few minutes at most. */
+/**
+ * Deletes what has outlived its use, table by table, and ends the sessions that expired. Run by the worker's
+ * housekeeping, every few minutes at most.
+ */
 export class RetentionService {
   #lastRun = -Infinity;
 
@@ -67,6 +78,7 @@ export class RetentionService {
       outbox: await repo.purgeOutbox(this.db, ago(RETENTION.outboxMs)),
       enrollments: await repo.purgeEnrollments(this.db, ago(RETENTION.enrollmentMs)),
       passwordResets: await repo.purgePasswordResets(this.db, ago(RETENTION.passwordResetMs)),
+      expiredSessions: await repo.endExpiredSessions(this.db, now),
       sessions: await repo.purgeSessions(this.db, ago(RETENTION.sessionMs)),
       totpSteps: await repo.purgeTotpSteps(this.db, ago(RETENTION.totpStepMs)),
     };
