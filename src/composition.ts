@@ -10,6 +10,7 @@ import { AuditService } from './features/audit/service.js';
 import { OperationService } from './features/operations/service.js';
 import { AuthService } from './features/ovh-auth/service.js';
 import { RetentionService } from './features/retention/service.js';
+import { HashingBudget } from './security/hashing-budget.js';
 import { SecureService } from './features/secure/service.js';
 import { ServicesService } from './features/services/service.js';
 import { ChangeRecorderService } from './features/tasks/record-change.js';
@@ -48,6 +49,8 @@ export interface AppServices {
   allowedNetworks: AllowedNetworkService;
   lockout: Lockout;
   retention: RetentionService;
+  /** Each API account's budget of calls that hash a password (API_PASSWORD_CHANGES_PER_MINUTE). */
+  hashingBudget: HashingBudget;
   /** Work started by requests that answer before it ends; the app waits for it on close. */
   background: BackgroundWork;
   /** This app's metrics, in a registry of its own (/metrics). */
@@ -147,6 +150,7 @@ export function buildServices({ db, box, clock, config, pool }: ServiceDeps): Ap
     auth,
     handlers,
     retention: new RetentionService(db, clock),
+    hashingBudget: new HashingBudget(clock, config.API_PASSWORD_CHANGES_PER_MINUTE),
     background,
     metrics,
   };

@@ -49,6 +49,11 @@ export const ConfigSchema = Type.Object({
   /** Requests per minute and client IP on the API, per instance. */
   RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1200 }),
   /**
+   * API calls that hash a password (a user created, a password changed: argon2id up to six times each) per minute and
+   * account, per instance; 429 beyond. Operators (the CLI) are not counted.
+   */
+  API_PASSWORD_CHANGES_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 100_000, default: 30 }),
+  /**
    * Most live certified-interface sessions one user holds: a login beyond it ends the user's oldest (audited as
    * `session.ended`, reason `userSessionLimit`). Bounds what one password logged in again and again keeps open, which
    * every login of the service counts when it checks `userLimitConcurrentSession`.

@@ -183,3 +183,44 @@ t.test('a client that sends its headers too slowly is cut off (slowloris)', asyn
   );
   t.equal(live, 200, 'and it still serves others');
 });
+
+// Found by an attack on a running server: an account's API calls that create a user or change a password run argon2id
+// up to six times each (the password history, then the new hash), and only the 1,200 requests a minute per address
+// stood in front. One account, from two addresses, took both cores: another account's logins went from 18 ms to 1.9 s
+// (p50) and 4 s (p90), and its own calls queued for 26 s.
+t.test("an account's password changes and user creations spend a budget of 30 a minute; operators are not counted", async (t) => {
+  let principal = { accountId: null as number | null, login: null as string | null, credentialId: null };
+  const own = await buildTestApp(t, { deps: { authenticate: async () => principal } });
+  const svc = await own.newService(undefined, 'budget-owner');
+  const other = await own.newService(undefined, 'budget-other');
+  const accountOf = async (login: string) =>
+    Number(
+      (await own.handle.db.selectFrom('account').select('account_id').where('login', '=', login).executeTakeFirstOrThrow())
+        .account_id,
+    );
+  const call = (service: string, body: Record<string, unknown>) =>
+    own.app.inject({ method: 'POST', url: `/1.0/dedicatedCloud/${service}/user`, payload: body });
+  // As an operator (no account): not counted.
+  for (let i = 0; i < 35; i++) t.equal((await call(svc, { name: freshName('op') })).statusCode, 200);
+  principal = { accountId: await accountOf('budget-owner'), login: 'budget-owner', credentialId: null };
+  const statuses: number[] = [];
+  for (let i = 0; i < 31; i++)
+    statuses.push((await call(svc, { name: freshName('flood'), password: freshPassword() })).statusCode);
+  t.strictSame(statuses.slice(0, 30), Array<number>(30).fill(200), 'thirty in a minute');
+  t.equal(statuses[30], 429, 'the 31st is refused before any argon2id runs');
+  const users = Number(
+    (
+      await own.handle.db
+        .selectFrom('pcc_user')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('service_name', '=', svc)
+        .where('name', 'like', 'flood%')
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
+  t.equal(users, 30, 'and creates nothing');
+  own.clock.advance(2000);
+  t.equal((await call(svc, { name: freshName('flood') })).statusCode, 200, 'one more 2 s later');
+  principal = { accountId: await accountOf('budget-other'), login: 'budget-other', credentialId: null };
+  t.equal((await call(other, { name: freshName('else') })).statusCode, 200, "another account's budget is its own");
+});

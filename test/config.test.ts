@@ -26,6 +26,7 @@ t.test('an empty environment gives the documented defaults', async (t) => {
     TRUSTED_PROXIES: '',
     RATE_LIMIT_PER_MINUTE: 1200,
     USER_SESSIONS_MAX: 10,
+    API_PASSWORD_CHANGES_PER_MINUTE: 30,
     WHITELIST_MAX_ENTRIES: 256,
     WHITELIST_MIN_PREFIX_V4: 24,
     WHITELIST_MIN_PREFIX_V6: 48,

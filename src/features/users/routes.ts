@@ -15,6 +15,8 @@ import {
 } from '../../http/schemas.js';
 import { PHONE_NUMBER_PATTERN } from './phone-number.js';
 import type { App } from '../../http/types.js';
+import type { FastifyRequest } from 'fastify';
+import { ApiError } from '../../http/errors.js';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(s: T) => Type.Union([s, Type.Null()]);
 
@@ -92,6 +94,21 @@ export default async function userRoutes(app: App) {
   app.addSchema(User);
   app.addSchema(PasswordPolicy);
   const users = () => app.services.users;
+  /**
+   * A user created or a password changed hashes a password (argon2id up to six times, with the history's check):
+   * charged to the calling account's budget first, 429 when it is spent. An operator's call (no account) is not.
+   */
+  const spendHashing = (request: FastifyRequest) => {
+    const { accountId } = request.principal;
+    if (accountId === null) return;
+    const waitMs = app.services.hashingBudget.take(String(accountId));
+    if (waitMs > 0)
+      throw new ApiError(
+        429,
+        'Client::TooManyRequests',
+        `Too many users created or passwords changed by this account: retry in ${Math.ceil(waitMs / 1000)} s`,
+      );
+  };
 
   app.get('/dedicatedCloud/:serviceName/passwordPolicy', {
     schema: {
@@ -165,7 +182,10 @@ export default async function userRoutes(app: App) {
       ),
       response: { 200: Type.Ref(Task), ...commonErrors, 409: Type.Ref(OvhError) },
     },
-    handler: (request) => users().create(request.params.serviceName, request.body, actorOf(request)),
+    handler: (request) => {
+      spendHashing(request);
+      return users().create(request.params.serviceName, request.body, actorOf(request));
+    },
   });
 
   app.get('/dedicatedCloud/:serviceName/user/:userId', {
@@ -228,8 +248,10 @@ export default async function userRoutes(app: App) {
       ),
       response: { 200: Type.Ref(Task), ...commonErrors, 409: Type.Ref(OvhError) },
     },
-    handler: (request) =>
-      users().changePassword(request.params.serviceName, request.params.userId, request.body?.password, actorOf(request)),
+    handler: (request) => {
+      spendHashing(request);
+      return users().changePassword(request.params.serviceName, request.params.userId, request.body?.password, actorOf(request));
+    },
   });
 
   for (const [verb, enable] of [

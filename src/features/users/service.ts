@@ -111,6 +111,8 @@ export class UsersService implements UsersApi {
     const expirationDate = input.expirationDate === undefined ? null : new Date(input.expirationDate);
     if (expirationDate && expirationDate.getTime() <= this.clock.now().getTime())
       throw invalidField('expirationDate', 'is not in the future');
+    // A name taken already is refused before argon2id runs (and again under the service's lock below).
+    if (await repo.findUserByName(this.db, serviceName, input.name)) throw invalidField('name', `${input.name} already exists`);
     if (input.password !== undefined) await this.checkNewPassword(serviceName, null, input.password);
     const generated = input.password === undefined ? generatePassword() : undefined;
     const passwordHash = await hashPassword(input.password ?? generated!);
