@@ -145,3 +145,41 @@ t.test('an application may have at most 1000 consumer keys waiting for validatio
   t.equal(res.statusCode, 429);
   t.match(res.json(), { class: 'Client::TooManyRequests', message: /1000 consumer keys waiting/ });
 });
+
+// Found by an attack on a running server (read in the code): the count and the insert were two statements, so parallel
+// requests all counted under the cap and all inserted, going over it by as many as ran at once.
+t.test('parallel requests never take an application past 1000 consumer keys waiting for validation', async (t) => {
+  const { applicationKey: key } = await ctx.app.services.auth.createApplication('keeper', 'race');
+  const app = await db
+    .selectFrom('application')
+    .select('application_id')
+    .where('application_key', '=', key)
+    .executeTakeFirstOrThrow();
+  await sql`INSERT INTO credential (application_id, consumer_key_hash, state, rules, validation_expires_at)
+            SELECT ${app.application_id}, decode(md5('race' || g::text), 'hex'), 'pendingValidation', '[]'::jsonb, ${ago(-DAY)}::timestamptz
+            FROM generate_series(1, ${MAX_PENDING_CREDENTIALS - 5}) g`.execute(db);
+  const answers = await Promise.all(
+    Array.from({ length: 30 }, (_, i) =>
+      ctx.app.inject({
+        method: 'POST',
+        url: '/1.0/auth/credential',
+        headers: { 'x-ovh-application': key, 'x-forwarded-for': `198.51.100.${i + 1}` },
+        remoteAddress: `198.51.100.${i + 1}`,
+        payload: { accessRules: [{ method: 'GET', path: '/*' }] },
+      }),
+    ),
+  );
+  const statuses = answers.map((r) => r.statusCode).sort();
+  t.equal(statuses.filter((s) => s === 200).length, 5, `5 admitted: ${statuses.join(' ')}`);
+  const pending = Number(
+    (
+      await db
+        .selectFrom('credential')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('application_id', '=', app.application_id)
+        .where('state', '=', 'pendingValidation')
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
+  t.equal(pending, MAX_PENDING_CREDENTIALS);
+});

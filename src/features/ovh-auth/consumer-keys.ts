@@ -42,24 +42,28 @@ export class ConsumerKeyService {
     for (const block of allowedIps ?? []) {
       if (!isIpBlock(block)) throw invalidField('allowedIPs', `${block} is not an IP address or network`);
     }
-    if ((await repo.countPendingCredentials(this.db, app.application_id, this.clock.now())) >= MAX_PENDING_CREDENTIALS) {
-      throw new ApiError(
-        429,
-        'Client::TooManyRequests',
-        `This application already has ${MAX_PENDING_CREDENTIALS} consumer keys waiting for validation`,
-      );
-    }
     const consumerKey = randomAlphanumeric(32);
     const validationToken = randomAlphanumeric(32);
     const now = this.clock.now();
-    await repo.insertCredential(this.db, {
-      applicationId: app.application_id,
-      consumerKeyHash: sha256(consumerKey),
-      validationTokenHash: sha256(validationToken),
-      rules: input.accessRules,
-      allowedIps,
-      redirection,
-      validationExpiresAt: new Date(now.getTime() + this.settings.credentialValidationSeconds * 1000),
+    // Counted and inserted under the application's row lock: parallel requests counted under the cap, and all inserted.
+    await this.db.transaction().execute(async (trx) => {
+      await repo.lockApplication(trx, app.application_id);
+      if ((await repo.countPendingCredentials(trx, app.application_id, now)) >= MAX_PENDING_CREDENTIALS) {
+        throw new ApiError(
+          429,
+          'Client::TooManyRequests',
+          `This application already has ${MAX_PENDING_CREDENTIALS} consumer keys waiting for validation`,
+        );
+      }
+      await repo.insertCredential(trx, {
+        applicationId: app.application_id,
+        consumerKeyHash: sha256(consumerKey),
+        validationTokenHash: sha256(validationToken),
+        rules: input.accessRules,
+        allowedIps,
+        redirection,
+        validationExpiresAt: new Date(now.getTime() + this.settings.credentialValidationSeconds * 1000),
+      });
     });
     return {
       consumerKey,

@@ -35,6 +35,19 @@ export async function insertApplication(
     .executeTakeFirstOrThrow();
 }
 
+/**
+ * Locks an application's row until the transaction ends (`FOR NO KEY UPDATE`: the credentials that reference it are
+ * still inserted meanwhile), so that its cap of keys waiting for validation is checked by one request at a time.
+ */
+export async function lockApplication(trx: Executor, applicationId: number): Promise<void> {
+  await trx
+    .selectFrom('application')
+    .select('application_id')
+    .where('application_id', '=', applicationId)
+    .forNoKeyUpdate()
+    .execute();
+}
+
 export async function findApplicationByKey(db: Executor, applicationKey: string) {
   return db.selectFrom('application').selectAll().where('application_key', '=', applicationKey).executeTakeFirst();
 }
