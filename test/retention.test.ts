@@ -57,11 +57,7 @@ t.test('consumer keys never validated go a week after their validation window', 
   await insert('new-pending', ago(DAY), 'pendingValidation');
   await insert('old-validated', ago(RETENTION.pendingCredentialMs + 1000), 'validated');
   await ctx.app.services.retention.purge();
-  const left = await db
-    .selectFrom('credential')
-    .select('consumer_key_hash')
-    .where('application_id', '=', app.application_id)
-    .execute();
+  const left = await db.selectFrom('credential').select('consumer_key_hash').where('application_id', '=', app.application_id).execute();
   t.strictSame(left.map((r) => Buffer.from(r.consumer_key_hash).toString()).sort(), ['new-pending', 'old-validated']);
 });
 
@@ -126,16 +122,22 @@ t.test('the worker purges at most once per interval on an instance', async (t) =
   t.ok(await service.purgeIfDue(), 'due again after the interval');
 });
 
-t.test('an application may have at most 1000 consumer keys waiting for validation', async (t) => {
-  const { applicationKey: key } = await ctx.app.services.auth.createApplication('keeper', 'flood');
-  const flood = await db
+/** A new application with `pending` consumer keys waiting for validation (written directly): its key and id. */
+async function applicationWithPendingKeys(name: string, pending: number) {
+  const { applicationKey: key } = await ctx.app.services.auth.createApplication('keeper', name);
+  const { application_id: id } = await db
     .selectFrom('application')
     .select('application_id')
     .where('application_key', '=', key)
     .executeTakeFirstOrThrow();
   await sql`INSERT INTO credential (application_id, consumer_key_hash, state, rules, validation_expires_at)
-            SELECT ${flood.application_id}, decode(md5(g::text), 'hex'), 'pendingValidation', '[]'::jsonb, ${ago(-DAY)}::timestamptz
-            FROM generate_series(1, ${MAX_PENDING_CREDENTIALS}) g`.execute(db);
+            SELECT ${id}, decode(md5(${name} || g::text), 'hex'), 'pendingValidation', '[]'::jsonb, ${ago(-DAY)}::timestamptz
+            FROM generate_series(1, ${pending}) g`.execute(db);
+  return { key, id };
+}
+
+t.test('an application may have at most 1000 consumer keys waiting for validation', async (t) => {
+  const { key } = await applicationWithPendingKeys('flood', MAX_PENDING_CREDENTIALS);
   const res = await ctx.app.inject({
     method: 'POST',
     url: '/1.0/auth/credential',
@@ -149,15 +151,7 @@ t.test('an application may have at most 1000 consumer keys waiting for validatio
 // Found by an attack on a running server (read in the code): the count and the insert were two statements, so parallel
 // requests all counted under the cap and all inserted, going over it by as many as ran at once.
 t.test('parallel requests never take an application past 1000 consumer keys waiting for validation', async (t) => {
-  const { applicationKey: key } = await ctx.app.services.auth.createApplication('keeper', 'race');
-  const app = await db
-    .selectFrom('application')
-    .select('application_id')
-    .where('application_key', '=', key)
-    .executeTakeFirstOrThrow();
-  await sql`INSERT INTO credential (application_id, consumer_key_hash, state, rules, validation_expires_at)
-            SELECT ${app.application_id}, decode(md5('race' || g::text), 'hex'), 'pendingValidation', '[]'::jsonb, ${ago(-DAY)}::timestamptz
-            FROM generate_series(1, ${MAX_PENDING_CREDENTIALS - 5}) g`.execute(db);
+  const { key, id } = await applicationWithPendingKeys('race', MAX_PENDING_CREDENTIALS - 5);
   const answers = await Promise.all(
     Array.from({ length: 30 }, (_, i) =>
       ctx.app.inject({
@@ -176,7 +170,7 @@ t.test('parallel requests never take an application past 1000 consumer keys wait
       await db
         .selectFrom('credential')
         .select((eb) => eb.fn.countAll().as('n'))
-        .where('application_id', '=', app.application_id)
+        .where('application_id', '=', id)
         .where('state', '=', 'pendingValidation')
         .executeTakeFirstOrThrow()
     ).n,
