@@ -57,7 +57,11 @@ t.test('consumer keys never validated go a week after their validation window', 
   await insert('new-pending', ago(DAY), 'pendingValidation');
   await insert('old-validated', ago(RETENTION.pendingCredentialMs + 1000), 'validated');
   await ctx.app.services.retention.purge();
-  const left = await db.selectFrom('credential').select('consumer_key_hash').where('application_id', '=', app.application_id).execute();
+  const left = await db
+    .selectFrom('credential')
+    .select('consumer_key_hash')
+    .where('application_id', '=', app.application_id)
+    .execute();
   t.strictSame(left.map((r) => Buffer.from(r.consumer_key_hash).toString()).sort(), ['new-pending', 'old-validated']);
 });
 
