@@ -7,8 +7,20 @@
 -- `open_login_session` now takes the most live sessions a user holds (USER_SESSIONS_MAX): a login that would go beyond
 -- it ends the user's oldest live sessions, audited as `session.ended` with reason `userSessionLimit`. Under a quota,
 -- the service's lock makes the bound exact; without one, logins of the same user at the same moment may each leave one
--- more until the next. The function with the earlier arguments (migrations/0011, 0015) stays for instances not yet
--- upgraded; the rest of this one is migrations/0015's.
+-- more until the next.
+--
+-- It also ends the user's expired sessions, as of their expiry (reason `expired`). A session past its idle timeout
+-- kept `ended_at` empty until its purge, 30 days later, among the unended sessions the indexes of live ones hold: a
+-- user logging in slower than USER_SESSIONS_MAX per timeout (every 2 s where the service's timeout is 1 s) escaped a
+-- cap on live sessions alone, and his rows piled up. With 400,000 of them, the cap's statement read all of them, and
+-- PostgreSQL's statistics, skewed by them, turned it and the quota's count into sequential scans of every unended
+-- session: a login took 165 ms on his service and 68 ms on another account's (found by an attack on a running server;
+-- test/sessions.test.ts reproduces the pile-up). The login reads his unended sessions once, in a plain loop (an
+-- `IN (…)` let a generic plan join them by hash), and leaves him no more than his live ones, so the next login reads at
+-- most USER_SESSIONS_MAX and the one it adds. The retention ends the expired sessions of users who do not log in again.
+--
+-- The function with the earlier arguments (migrations/0011, 0015) stays for instances not yet upgraded; the rest of
+-- this one is migrations/0015's.
 CREATE FUNCTION open_login_session(
   p_service        text,
   p_user_id        bigint,
@@ -36,6 +48,8 @@ DECLARE
   v_victim    bigint;
   v_ended     integer;
   v_session   bigint;
+  v_expires   timestamptz;
+  v_kept      integer;
 BEGIN
   IF p_totp_step IS NOT NULL THEN
     -- A replay, even in parallel: the second insert waits for the first and then finds the step taken.
@@ -86,20 +100,28 @@ BEGIN
     END IF;
   END IF;
 
-  -- The user's own sessions: room for this one, his oldest live ones end (most recent first, the first p_user_max - 1
-  -- stay), each audited.
-  FOR v_victim IN
-    UPDATE user_session AS us SET ended_at = p_now, end_reason = 'userSessionLimit'
-     WHERE us.session_id IN (SELECT s.session_id FROM user_session AS s
-                              WHERE s.user_id = p_user_id AND s.ended_at IS NULL AND s.expires_at > p_now
-                              ORDER BY s.created_at DESC, s.session_id DESC
-                              OFFSET greatest(p_user_max - 1, 0))
-       AND us.ended_at IS NULL
-    RETURNING us.session_id
+  -- The user's own sessions, most recent first: his expired ones end as of their expiry; of his live ones, the first
+  -- p_user_max - 1 stay and the older ones end, each audited, to make room for this one.
+  v_kept := 0;
+  FOR v_victim, v_expires IN
+    SELECT s.session_id, s.expires_at FROM user_session AS s
+     WHERE s.user_id = p_user_id AND s.ended_at IS NULL
+     ORDER BY s.created_at DESC, s.session_id DESC
   LOOP
-    INSERT INTO audit_event (service_name, type, actor, ip, user_id, data)
-    VALUES (p_service, 'session.ended', p_actor, p_ip, p_user_id,
-            jsonb_build_object('reason', 'userSessionLimit', 'sessions', 1, 'sessionId', v_victim, 'limit', p_user_max));
+    IF v_expires <= p_now THEN
+      UPDATE user_session AS us SET ended_at = us.expires_at, end_reason = 'expired'
+       WHERE us.session_id = v_victim AND us.ended_at IS NULL;
+    ELSIF v_kept < p_user_max - 1 THEN
+      v_kept := v_kept + 1;
+    ELSE
+      UPDATE user_session AS us SET ended_at = p_now, end_reason = 'userSessionLimit'
+       WHERE us.session_id = v_victim AND us.ended_at IS NULL;
+      IF FOUND THEN
+        INSERT INTO audit_event (service_name, type, actor, ip, user_id, data)
+        VALUES (p_service, 'session.ended', p_actor, p_ip, p_user_id,
+                jsonb_build_object('reason', 'userSessionLimit', 'sessions', 1, 'sessionId', v_victim, 'limit', p_user_max));
+      END IF;
+    END IF;
   END LOOP;
 
   INSERT INTO user_session (token_hash, service_name, user_id, scope, ip, created_at, last_seen_at, expires_at)

@@ -477,7 +477,9 @@ t.test("a user's failed tries at a new password are counted before argon2id runs
     'the lock the fifth failed try started is audited',
   );
   // Once the wait is over, a good new password goes through and gives its try back.
-  ctx.clock.advance(await new Lockout(ctx.handle.db, ctx.clock).waitMs([lockKeys.newPassword(lockKeys.user(svc, person.name))]));
+  ctx.clock.advance(
+    await new Lockout(ctx.handle.db, ctx.clock).waitMs([lockKeys.factor(lockKeys.user(svc, person.name), 'newPassword')]),
+  );
   const ok = await kit.secure('POST', svc, '/credentials', {
     session: sessionToken,
     ip: freshIp(),

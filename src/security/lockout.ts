@@ -28,6 +28,8 @@ const PAIR_POLICY: LockPolicy = { ...ACCOUNT_POLICY, hardLimit: Infinity, forget
  * 5 free, then 30 s doubling up to an hour, forgotten after a quiet day. They are not guesses, so no hard limit.
  */
 const NEW_PASSWORD_POLICY: LockPolicy = PAIR_POLICY;
+/** The factors a logged-in user types, each counted on a key of his own (`lockKeys.factor`), and their policies. */
+const FACTOR_POLICIES = { operationToken: ACCOUNT_POLICY, enrollmentCode: ACCOUNT_POLICY, newPassword: NEW_PASSWORD_POLICY };
 /**
  * Per client network (IPv4 address or IPv6 /64): more free failures, since a whole office may share one address, and
  * never cleared by a success: one login of an attacker's own account must not buy him more guesses at others.
@@ -64,23 +66,15 @@ export const lockKeys = {
   }),
   network: (ip: string): LockKey => ({ key: `ip:${clientNetworkKey(ip)}`, kind: 'network', policy: NETWORK_POLICY }),
   /**
-   * A factor a logged-in user types (an SMS operation token, an enrollment code), counted for him apart from his
-   * login: failed logins by a stranger must not stop a validator from validating, nor the other way round. An unlock of
-   * the account clears these too.
+   * What a logged-in user types, counted for him apart from his login: an SMS operation token, an enrollment code
+   * (failed logins by a stranger must not stop a validator from validating, nor the other way round), and his tries at
+   * a new password (counted before their costly checks: the per-address rate limit alone let one stolen session spend
+   * argon2id from many addresses). An unlock of the account clears these too.
    */
-  factor: (account: LockKey, factor: 'operationToken' | 'enrollmentCode'): LockKey => ({
+  factor: (account: LockKey, factor: keyof typeof FACTOR_POLICIES): LockKey => ({
     key: `${account.key}#${factor}`,
     kind: 'account',
-    policy: ACCOUNT_POLICY,
-  }),
-  /**
-   * A logged-in user's changes of his own password, counted before the costly checks run: the per-address rate limit
-   * alone let one stolen session spend argon2id from many addresses. An unlock of the account clears it too.
-   */
-  newPassword: (account: LockKey): LockKey => ({
-    key: `${account.key}#newPassword`,
-    kind: 'account',
-    policy: NEW_PASSWORD_POLICY,
+    policy: FACTOR_POLICIES[factor],
   }),
 };
 

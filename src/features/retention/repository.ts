@@ -49,7 +49,7 @@ export async function purgePasswordResets(db: Kysely<Database>, before: Date) {
 
 /**
  * Ends the sessions whose idle timeout or lifetime has passed, as of their expiry (reason `expired`): an expired
- * session otherwise stays unended, in the indexes of live sessions, until its purge (migrations/0018).
+ * session otherwise stays unended, in the indexes of live sessions, until its purge (migrations/0017).
  */
 export async function endExpiredSessions(db: Kysely<Database>, now: Date) {
   const result = await db

@@ -3,7 +3,7 @@ import type { Clock } from '../../clock.js';
 import type { BackgroundWork } from '../../core/background.js';
 import type { Database, SessionScope, UserRow } from '../../db/types.js';
 import { ApiError } from '../../http/errors.js';
-import type { Lockout } from '../../security/lockout.js';
+import { lockEvents, type Admission, type Lockout } from '../../security/lockout.js';
 import { contexts } from '../../security/contexts.js';
 import type { SecretBox } from '../../security/secret-box.js';
 import type { LoginMetrics } from '../../metrics/registry.js';
@@ -43,6 +43,17 @@ export const unauthorized = (message = 'Invalid login, password or 2FA code') =>
   new ApiError(401, 'Client::Unauthorized', message);
 export const tooMany = (ms: number) =>
   new ApiError(429, 'Client::TooManyRequests', `Too many failed attempts: retry in ${Math.ceil(ms / 1000)} s`);
+/** Audits, as the logged-in `user`, the locks his failed attempt started (`lockEvents`: a wrong token, code or try). */
+export async function auditLocks(
+  audit: AuditLog,
+  who: { serviceName: string; user: Pick<UserRow, 'name' | 'user_id'>; ip: string },
+  admission: Admission,
+): Promise<void> {
+  for (const { type, data } of lockEvents(admission)) {
+    await audit.write({ serviceName: who.serviceName, actor: who.user.name, ip: who.ip, userId: who.user.user_id, type, data });
+  }
+}
+
 export const forbidden = (message: string) => new ApiError(403, 'Client::Forbidden', message);
 
 /** A login as typed: `alice` or `alice@pcc-1-2-3-4` (OVH's full login) for the service `pcc-1-2-3-4`. */

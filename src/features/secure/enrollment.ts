@@ -2,12 +2,12 @@ import { toOvhDate } from '../../clock.js';
 import type { ServiceRow } from '../../db/types.js';
 import { invalidField } from '../../http/errors.js';
 import { contexts } from '../../security/contexts.js';
-import { attemptKeys, lockEvents, lockKeys } from '../../security/lockout.js';
+import { attemptKeys, lockKeys } from '../../security/lockout.js';
 import { hashPassword } from '../../security/passwords.js';
 import { randomAlphanumeric } from '../../security/tokens.js';
 import { matchTotp, newTotpSecret, otpauthUri, qrCodeDataUri } from '../../security/totp.js';
 import { USER_TASKS } from '../users/api.js';
-import { tooMany, type SecureDeps, type SessionUser } from './context.js';
+import { auditLocks, tooMany, type SecureDeps, type SessionUser } from './context.js';
 import * as repo from './repository.js';
 
 const ENROLLMENT_TTL_MS = 10 * 60_000;
@@ -66,7 +66,7 @@ export class EnrollmentService {
     const user = session.user;
     // Each try runs argon2id up to six times (the password history, then the new hash): counted on the user before
     // any of it, given back once the change is made.
-    const tries = [lockKeys.newPassword(lockKeys.user(serviceName, user.name))];
+    const tries = [lockKeys.factor(lockKeys.user(serviceName, user.name), 'newPassword')];
     const tried = await lockout.admit(tries);
     if (!tried.admitted) throw tooMany(tried.waitMs);
     try {
@@ -74,8 +74,7 @@ export class EnrollmentService {
       await lockout.refund(tries, tried);
       return result;
     } catch (err) {
-      const who = { serviceName, actor: user.name, ip, userId: user.user_id };
-      for (const { type, data } of lockEvents(tried)) await this.deps.audit.write({ ...who, type, data });
+      await auditLocks(this.deps.audit, { serviceName, user, ip }, tried);
       throw err;
     }
   }
@@ -105,9 +104,8 @@ export class EnrollmentService {
       if (!admission.admitted) throw tooMany(admission.waitMs);
       step = input.code ? await matchTotp(totpSecret, input.code, clock.now()) : undefined;
       if (step === undefined) {
-        const who = { serviceName, actor: user.name, ip, userId: user.user_id };
-        await this.deps.audit.write({ ...who, type: 'enrollment.codeFailed' });
-        for (const { type, data } of lockEvents(admission)) await this.deps.audit.write({ ...who, type, data });
+        await this.deps.audit.write({ serviceName, actor: user.name, ip, userId: user.user_id, type: 'enrollment.codeFailed' });
+        await auditLocks(this.deps.audit, { serviceName, user, ip }, admission);
         throw invalidField('code', 'does not match the new secret: check the time on your phone and type the current code');
       }
       await lockout.refund(keys, admission);

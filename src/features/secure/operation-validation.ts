@@ -1,10 +1,10 @@
 import { toOvhDate } from '../../clock.js';
 import type { OperationRow } from '../../db/types.js';
-import { attemptKeys, lockEvents, lockKeys } from '../../security/lockout.js';
+import { attemptKeys, lockKeys } from '../../security/lockout.js';
 import { notFound } from '../../http/errors.js';
 import { WrongOperationToken } from '../operations/api.js';
 import { CONFIRM_PHONE_NUMBER, USER_TASKS } from '../users/api.js';
-import { forbidden, tooMany, type SecureDeps, type SessionUser } from './context.js';
+import { auditLocks, forbidden, tooMany, type SecureDeps, type SessionUser } from './context.js';
 
 /** The guide's "Operation validation": a token validator loads the operation received by SMS and types its token. */
 export class OperationValidationService {
@@ -58,10 +58,7 @@ export class OperationValidationService {
     } catch (err) {
       // Only a wrong token is a guess; an expired or finished operation gives the attempt back.
       if (!(err instanceof WrongOperationToken)) await lockout.refund(keys, admission);
-      else {
-        const who = { serviceName, actor: session.user.name, ip, userId: session.user.user_id };
-        for (const { type, data } of lockEvents(admission)) await this.deps.audit.write({ ...who, type, data });
-      }
+      else await auditLocks(this.deps.audit, { serviceName, user: session.user, ip }, admission);
       throw err;
     }
     await lockout.refund(keys, admission);
