@@ -1,4 +1,6 @@
 import t from 'tap';
+import { sql } from 'kysely';
+import { openLoginSession } from '../src/features/secure/sessions-repository.js';
 import { auditEvents, buildTestApp } from './helpers/app.js';
 import { freshIp, secureKit, type Person } from './helpers/secure.js';
 
@@ -206,4 +208,51 @@ t.test("a login ends its user's expired sessions, as of their expiry; the retent
   t.equal(await unended(), 0);
   const token = (await kit.session(svc, a)).sessionToken;
   t.ok(await live(svc, token), 'a new login opens as before');
+});
+
+t.test("a login gives its network key its attempt back through the key's index, whatever else the lockout holds", async (t) => {
+  // Under open_login_session's generic plan, the refund joined its keys to a sequential scan of auth_failure: every
+  // login read every key the lockout held (one per address seen in a day), 0.6 ms at 1,841 of them (migrations/0018).
+  const { svc, people } = await serviceWith({}, 1);
+  const [a] = people as [Person];
+  const key = `ip:${freshIp()}`;
+  const now = ctx.clock.now();
+  const rolledBack = new Error('rolled back');
+  await t.rejects(
+    ctx.handle.db.transaction().execute(async (trx) => {
+      await sql`INSERT INTO auth_failure (key, failures, last_failure_at)
+                SELECT 'ip:bench-' || i, 0, ${now.toISOString()}::timestamptz FROM generate_series(1, 5000) AS i`.execute(trx);
+      await trx.insertInto('auth_failure').values({ key, failures: 2, last_failure_at: now, locked_until: null }).execute();
+      const scans = async () =>
+        Number(
+          (
+            await sql<{ n: string }>`SELECT seq_scan AS n FROM pg_stat_xact_user_tables WHERE relname = 'auth_failure'`.execute(
+              trx,
+            )
+          ).rows[0]!.n,
+        );
+      const before = await scans();
+      const opened = await openLoginSession(trx, {
+        serviceName: svc,
+        userId: a.userId,
+        actor: a.name,
+        ip: '192.0.2.1',
+        scope: 'full',
+        tokenHash: Buffer.alloc(32, 7),
+        now,
+        expiresAt: new Date(now.getTime() + 60_000),
+        auditType: 'login.succeeded',
+        reset: false,
+        totpStep: null,
+        lockout: { clear: [], refund: [{ key, own: null }] },
+        userMax: 10,
+      });
+      t.ok(opened.sessionId, 'the session opens');
+      t.equal(await scans(), before, 'no sequential scan of auth_failure');
+      const row = await trx.selectFrom('auth_failure').select('failures').where('key', '=', key).executeTakeFirstOrThrow();
+      t.equal(row.failures, 1, 'the network key got its attempt back');
+      throw rolledBack;
+    }),
+    rolledBack,
+  );
 });
