@@ -5,7 +5,7 @@ import type { App } from '../src/http/types.js';
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { openLoginSession } from '../src/features/secure/sessions-repository.js';
-import { admitAttempt } from '../src/security/lockout-repository.js';
+import { accountCounterKeys, admitAttempt } from '../src/security/lockout-repository.js';
 import {
   ACCOUNT_POLICY,
   NETWORK_POLICY,
@@ -512,4 +512,35 @@ t.test('changes of password and QR codes are limited to 20 a minute from one add
     qr.push((await kit.secure('POST', svc, '/credentials/enrollment', { session: sessions[0], ip })).statusCode);
   t.strictSame(qr.slice(0, 20), Array<number>(20).fill(200), '20 new secrets and QR codes');
   t.equal(qr[20], 429, 'the 21st is refused');
+});
+
+t.test("an account's unlock finds its keys through an index, not by reading every key the lockout holds", async (t) => {
+  // The attack: a service's owner inflates the lockout's table with failures from many addresses, then calls unlock
+  // at the API's rate limit. Each unlock found the account's keys by `LIKE 'prefix%'` over a sequential scan.
+  const tag = randomBytes(4).toString('hex');
+  const accountKey = lockKeys.user(`pcc-prefix-${tag}`, 'a_b');
+  const account = accountKey.key;
+  const mine = [account, `${account}@192.0.2.1`, `${account}#newPassword`, `${account}#newPassword@192.0.2.1`];
+  // Other accounts' keys: thousands, and two that a prefix or an unescaped `_` would take.
+  const others = [`${account}c@192.0.2.1`, `user:pcc-prefix-${tag}:aXb@192.0.2.1`];
+  await sql`INSERT INTO auth_failure (key, failures, last_failure_at)
+            SELECT k, 1, now() FROM unnest(${[...mine, ...others]}::text[]) AS k
+            UNION ALL
+            SELECT 'user:pcc-prefix-' || ${tag} || ':u' || i || '@10.0.' || (i % 250) || '.1', 1, now()
+              FROM generate_series(1, 5000) AS i`.execute(ctx.handle.db);
+  t.teardown(async () => {
+    await sql`DELETE FROM auth_failure WHERE key LIKE ${`user:pcc-prefix-${tag}:%`}`.execute(ctx.handle.db);
+  });
+  // As autovacuum would after such an insert.
+  await sql`ANALYZE auth_failure`.execute(ctx.handle.db);
+  const plan = (await accountCounterKeys(ctx.handle.db, account).explain()).map((row) => Object.values(row).join(' ')).join('\n');
+  t.notMatch(plan, /Seq Scan/, 'no sequential scan');
+  t.match(plan, /auth_failure_key_prefix_idx/, 'the prefix index');
+  const found = (await accountCounterKeys(ctx.handle.db, account).execute()).map((r) => r.key);
+  t.same([...found].sort(), [...mine].sort(), "exactly the account's own, pair and factor keys");
+  t.equal(await ctx.app.services.lockout.clearAccount(accountKey), true);
+  const left = await sql<{ key: string }>`SELECT key FROM auth_failure WHERE key = ANY (${[...mine, ...others]}::text[])`.execute(
+    ctx.handle.db,
+  );
+  t.same(left.rows.map((r) => r.key).sort(), [...others].sort(), "the unlock deleted the account's keys and no other");
 });

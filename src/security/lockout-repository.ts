@@ -136,21 +136,26 @@ export async function runningLocks(db: Kysely<Database>, keys: string[], now: Da
 }
 
 /**
+ * An account's keys, in key order: its own, its pairs (`…@network`) and its factors (`…#factor`) with their pairs.
+ * Found through `auth_failure_key_prefix_idx` (migrations/0019), not by reading every key the lockout holds.
+ */
+export function accountCounterKeys(db: Kysely<Database> | Transaction<Database>, accountKey: string) {
+  const escaped = accountKey.replace(/[\\%_]/g, (c) => `\\${c}`);
+  return db
+    .selectFrom('auth_failure')
+    .select('key')
+    .where((eb) => eb.or([eb('key', '=', accountKey), eb('key', 'like', `${escaped}@%`), eb('key', 'like', `${escaped}#%`)]))
+    .orderBy('key');
+}
+
+/**
  * Deletes an account's key and every (account, network) pair key of it. Returns how many there were. The rows are
  * locked in key order first, as an admission locks them: one DELETE takes them in the order they sit in the table, and
  * waited crosswise with an attempt at the same login.
  */
 export async function deleteAccountCounters(db: Kysely<Database>, accountKey: string): Promise<number> {
-  const escaped = accountKey.replace(/[\\%_]/g, (c) => `\\${c}`);
   return db.transaction().execute(async (trx) => {
-    const keys = await trx
-      .selectFrom('auth_failure')
-      .select('key')
-      // The account, its pairs (`…@network`), its factors (`…#factor`) and their pairs.
-      .where((eb) => eb.or([eb('key', '=', accountKey), eb('key', 'like', `${escaped}@%`), eb('key', 'like', `${escaped}#%`)]))
-      .orderBy('key')
-      .forUpdate()
-      .execute();
+    const keys = await accountCounterKeys(trx, accountKey).forUpdate().execute();
     if (keys.length === 0) return 0;
     return deleteCounters(
       trx,
