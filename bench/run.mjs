@@ -621,7 +621,9 @@ async function startServer() {
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
   // (f) counts from here: a server's worker starts draining before its readiness answers.
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, [...profile, 'dist/server.js'], {
+  // BENCH_SERVER_FLAGS='--trace-gc …': Node.js flags for the server only (NODE_OPTIONS would reach the bench too).
+  const flags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...profile, ...flags, 'dist/server.js'], {
     cwd: ROOT,
     env: { ...env, PORT: String(port) },
     stdio: ['ignore', log, log],
