@@ -1,6 +1,8 @@
 import t from 'tap';
 import { sql } from 'kysely';
+import { listEvents } from '../src/features/audit/repository.js';
 import { buildTestApp } from './helpers/app.js';
+import { tableScans } from './helpers/db.js';
 
 /** The audit trail: append-only in the database itself, read a page at a time, purged only by the operator. */
 const ctx = await buildTestApp(t);
@@ -79,4 +81,36 @@ t.test('the operator purge deletes old events only, records itself, and leaves t
   t.equal(purge.length, 1, 'the purge is recorded');
   t.match(purge[0], { actor: 'operator', data: { deleted } });
   await t.rejects(sql`DELETE FROM audit_event`.execute(db), /append-only/, 'and DELETE is refused again afterwards');
+});
+
+t.test("a service's log filtered by type reads that service's events of that type, not the whole table", async (t) => {
+  // The attack: failed logins fill audit_event (no account needed: each writes login.failed into the service it
+  // names); a filter by a rare type then read all of them, or every tenant's events (212 ms at 2.5 million), and a few
+  // such requests a second filled the pool for the other tenants.
+  const mine = await ctx.newService();
+  const theirs = await ctx.newService();
+  const rolledBack = new Error('rolled back');
+  await t.rejects(
+    ctx.handle.db.transaction().execute(async (trx) => {
+      await sql`INSERT INTO audit_event (service_name, type, actor, data)
+                SELECT CASE WHEN i % 4 = 0 THEN ${theirs} ELSE ${mine} END, 'login.failed', 'attacker', '{}'::jsonb
+                  FROM generate_series(1, 20000) AS i`.execute(trx);
+      await sql`INSERT INTO audit_event (service_name, type, actor, data)
+                VALUES (${mine}, 'user.create', 'me', '{}'::jsonb), (${mine}, 'user.delete', 'me', '{}'::jsonb)`.execute(trx);
+      await sql`ANALYZE audit_event`.execute(trx);
+      const read = async () => (await tableScans(trx, 'audit_event')).rowsRead;
+      const before = await read();
+      const prefix = await listEvents(trx, mine, { type: 'user.*', limit: 100 });
+      const exact = await listEvents(trx, mine, { type: 'user.delete', limit: 100 });
+      const none = await listEvents(trx, mine, { type: 'nothing', limit: 100 });
+      t.ok((await read()) - before < 20, `the three pages read ${(await read()) - before} rows, not the 20,000`);
+      t.same(
+        [prefix.map((e) => e.type).sort(), exact.map((e) => e.type), none.length],
+        [['user.create', 'user.delete'], ['user.delete'], 0],
+        "only this service's events of that type",
+      );
+      throw rolledBack;
+    }),
+    rolledBack,
+  );
 });

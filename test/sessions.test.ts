@@ -2,6 +2,7 @@ import t from 'tap';
 import { sql } from 'kysely';
 import { openLoginSession } from '../src/features/secure/sessions-repository.js';
 import { auditEvents, buildTestApp } from './helpers/app.js';
+import { tableScans } from './helpers/db.js';
 import { freshIp, secureKit, type Person } from './helpers/secure.js';
 
 /** Sessions as OVH defines them: a quota of connected users per service, who leaves at the quota, the idle timeout. */
@@ -223,15 +224,7 @@ t.test("a login gives its network key its attempt back through the key's index, 
       await sql`INSERT INTO auth_failure (key, failures, last_failure_at)
                 SELECT 'ip:bench-' || i, 0, ${now.toISOString()}::timestamptz FROM generate_series(1, 5000) AS i`.execute(trx);
       await trx.insertInto('auth_failure').values({ key, failures: 2, last_failure_at: now, locked_until: null }).execute();
-      const scans = async () =>
-        Number(
-          (
-            await sql<{ n: string }>`SELECT seq_scan AS n FROM pg_stat_xact_user_tables WHERE relname = 'auth_failure'`.execute(
-              trx,
-            )
-          ).rows[0]!.n,
-        );
-      const before = await scans();
+      const before = (await tableScans(trx, 'auth_failure')).seqScans;
       const opened = await openLoginSession(trx, {
         serviceName: svc,
         userId: a.userId,
@@ -248,7 +241,7 @@ t.test("a login gives its network key its attempt back through the key's index, 
         userMax: 10,
       });
       t.ok(opened.sessionId, 'the session opens');
-      t.equal(await scans(), before, 'no sequential scan of auth_failure');
+      t.equal((await tableScans(trx, 'auth_failure')).seqScans, before, 'no sequential scan of auth_failure');
       const row = await trx.selectFrom('auth_failure').select('failures').where('key', '=', key).executeTakeFirstOrThrow();
       t.equal(row.failures, 1, 'the network key got its attempt back');
       throw rolledBack;

@@ -162,3 +162,14 @@ export async function lockWaiters(db: Kysely<Database>, n = 1): Promise<void> {
   }
   throw new Error(`never ${n} session(s) waiting for a lock`);
 }
+
+/**
+ * What this transaction's scans of `table` have done so far (`pg_stat_xact_user_tables`, visible before the commit):
+ * its sequential scans, and the rows its sequential and index scans read.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any schema
+export async function tableScans(trx: Kysely<any>, table: string): Promise<{ seqScans: number; rowsRead: number }> {
+  const { rows } = await sql<{ seq: string; read: string }>`SELECT seq_scan AS seq,
+      seq_tup_read + coalesce(idx_tup_fetch, 0) AS read FROM pg_stat_xact_user_tables WHERE relname = ${table}`.execute(trx);
+  return { seqScans: Number(rows[0]!.seq), rowsRead: Number(rows[0]!.read) };
+}
