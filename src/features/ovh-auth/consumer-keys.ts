@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { toOvhDate, type Clock } from '../../clock.js';
 import type { AccessRule, CredentialState, Database } from '../../db/types.js';
-import { ApiError, badRequest, invalidField, notFound } from '../../http/errors.js';
+import { badRequest, invalidField, notFound } from '../../http/errors.js';
 import { authErrors } from '../../http/ovh-auth-error.js';
 import { attemptKeys, lockEvents, lockKeys, type Lockout } from '../../security/lockout.js';
 import { randomAlphanumeric, sha256 } from '../../security/tokens.js';
@@ -13,7 +13,10 @@ import * as repo from './repository.js';
 
 export const VALIDITIES = { '1h': 3600, '1d': 86_400, '30d': 2_592_000, unlimited: null } as const;
 export type Validity = keyof typeof VALIDITIES;
-/** Most consumer keys one application may have waiting for validation: a request needs only the public key. */
+/**
+ * Most consumer keys one application may have waiting for validation: a request needs only the public key. Beyond it,
+ * the oldest waiting ones expire.
+ */
 export const MAX_PENDING_CREDENTIALS = 1000;
 
 /** OVH's consumer keys: asked for by an application, validated by the account holder (or an operator), expired. */
@@ -45,15 +48,15 @@ export class ConsumerKeyService {
     const consumerKey = randomAlphanumeric(32);
     const validationToken = randomAlphanumeric(32);
     const now = this.clock.now();
-    // Counted and inserted under the application's row lock: parallel requests counted under the cap, and all inserted.
+    // At the cap, the application's oldest waiting keys expire to make room, instead of the request being refused: the
+    // application key is public (every client holds it), and a refusal let anyone who had it stop the application from
+    // asking for keys for a day (found by an attack round). The cap still bounds the rows. Counted and expired under the
+    // application's row lock: parallel requests never take it past the cap.
     await this.db.transaction().execute(async (trx) => {
       await repo.lockApplication(trx, app.application_id);
-      if ((await repo.countPendingCredentials(trx, app.application_id, now)) >= MAX_PENDING_CREDENTIALS) {
-        throw new ApiError(
-          429,
-          'Client::TooManyRequests',
-          `This application already has ${MAX_PENDING_CREDENTIALS} consumer keys waiting for validation`,
-        );
+      const pending = await repo.countPendingCredentials(trx, app.application_id, now);
+      if (pending >= MAX_PENDING_CREDENTIALS) {
+        await repo.expireOldestPending(trx, app.application_id, now, pending - MAX_PENDING_CREDENTIALS + 1);
       }
       await repo.insertCredential(trx, {
         applicationId: app.application_id,

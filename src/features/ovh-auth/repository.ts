@@ -249,6 +249,25 @@ export async function revokeApplication(db: Executor, applicationId: number, now
 }
 
 /** Pending consumer keys of one application: each costs a row until it is validated or purged. */
+/** Expires the application's `n` oldest consumer keys waiting for validation, as of `now`. */
+export async function expireOldestPending(trx: Executor, applicationId: number, now: Date, n: number): Promise<void> {
+  await trx
+    .updateTable('credential')
+    .set({ state: 'expired', validation_expires_at: now })
+    .where('credential_id', 'in', (eb) =>
+      eb
+        .selectFrom('credential')
+        .select('credential_id')
+        .where('application_id', '=', applicationId)
+        .where('state', '=', 'pendingValidation')
+        .where('validation_expires_at', '>', now)
+        .orderBy('created_at')
+        .orderBy('credential_id')
+        .limit(n),
+    )
+    .execute();
+}
+
 export async function countPendingCredentials(db: Executor, applicationId: number, now: Date): Promise<number> {
   const row = await db
     .selectFrom('credential')
