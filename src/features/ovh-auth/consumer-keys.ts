@@ -15,7 +15,7 @@ export const VALIDITIES = { '1h': 3600, '1d': 86_400, '30d': 2_592_000, unlimite
 export type Validity = keyof typeof VALIDITIES;
 /**
  * Most consumer keys one application may have waiting for validation: a request needs only the public key. Beyond it,
- * the oldest waiting ones expire.
+ * the oldest waiting ones are deleted.
  */
 export const MAX_PENDING_CREDENTIALS = 1000;
 
@@ -48,15 +48,16 @@ export class ConsumerKeyService {
     const consumerKey = randomAlphanumeric(32);
     const validationToken = randomAlphanumeric(32);
     const now = this.clock.now();
-    // At the cap, the application's oldest waiting keys expire to make room, instead of the request being refused: the
-    // application key is public (every client holds it), and a refusal let anyone who had it stop the application from
-    // asking for keys for a day (found by an attack round). The cap still bounds the rows. Counted and expired under the
-    // application's row lock: parallel requests never take it past the cap.
+    // At the cap, the application's oldest waiting keys are deleted to make room, instead of the request being refused:
+    // the application key is public (every client holds it), and a refusal let anyone who had it stop the application
+    // from asking for keys for a day (found by an attack round). Deleted, not expired: the rows stay bounded. Counted
+    // and deleted under the application's row lock, through the index of waiting keys (migrations/0021): parallel
+    // requests never take it past the cap.
     await this.db.transaction().execute(async (trx) => {
       await repo.lockApplication(trx, app.application_id);
       const pending = await repo.countPendingCredentials(trx, app.application_id, now);
       if (pending >= MAX_PENDING_CREDENTIALS) {
-        await repo.expireOldestPending(trx, app.application_id, now, pending - MAX_PENDING_CREDENTIALS + 1);
+        await repo.deleteOldestPending(trx, app.application_id, now, pending - MAX_PENDING_CREDENTIALS + 1);
       }
       await repo.insertCredential(trx, {
         applicationId: app.application_id,

@@ -249,11 +249,15 @@ export async function revokeApplication(db: Executor, applicationId: number, now
 }
 
 /** Pending consumer keys of one application: each costs a row until it is validated or purged. */
-/** Expires the application's `n` oldest consumer keys waiting for validation, as of `now`. */
-export async function expireOldestPending(trx: Executor, applicationId: number, now: Date, n: number): Promise<void> {
+/**
+ * Deletes the application's `n` oldest consumer keys waiting for validation: never validated, nothing refers to them,
+ * and a row kept would be a row anyone with the public application key adds for good. A key validated meanwhile (the
+ * validation commits while this waits for its row) is left: the state is checked again on the row as it was left.
+ */
+export async function deleteOldestPending(trx: Executor, applicationId: number, now: Date, n: number): Promise<void> {
   await trx
-    .updateTable('credential')
-    .set({ state: 'expired', validation_expires_at: now })
+    .deleteFrom('credential')
+    .where('state', '=', 'pendingValidation')
     .where('credential_id', 'in', (eb) =>
       eb
         .selectFrom('credential')
