@@ -2,7 +2,7 @@ import t from 'tap';
 import { sql } from 'kysely';
 import { openLoginSession } from '../src/features/secure/sessions-repository.js';
 import { auditEvents, buildTestApp } from './helpers/app.js';
-import { tableScans } from './helpers/db.js';
+import { inRolledBackTransaction, tableScans } from './helpers/db.js';
 import { freshIp, secureKit, type Person } from './helpers/secure.js';
 
 /** Sessions as OVH defines them: a quota of connected users per service, who leaves at the quota, the idle timeout. */
@@ -218,34 +218,29 @@ t.test("a login gives its network key its attempt back through the key's index, 
   const [a] = people as [Person];
   const key = `ip:${freshIp()}`;
   const now = ctx.clock.now();
-  const rolledBack = new Error('rolled back');
-  await t.rejects(
-    ctx.handle.db.transaction().execute(async (trx) => {
-      await sql`INSERT INTO auth_failure (key, failures, last_failure_at)
-                SELECT 'ip:bench-' || i, 0, ${now.toISOString()}::timestamptz FROM generate_series(1, 5000) AS i`.execute(trx);
-      await trx.insertInto('auth_failure').values({ key, failures: 2, last_failure_at: now, locked_until: null }).execute();
-      const before = (await tableScans(trx, 'auth_failure')).seqScans;
-      const opened = await openLoginSession(trx, {
-        serviceName: svc,
-        userId: a.userId,
-        actor: a.name,
-        ip: '192.0.2.1',
-        scope: 'full',
-        tokenHash: Buffer.alloc(32, 7),
-        now,
-        expiresAt: new Date(now.getTime() + 60_000),
-        auditType: 'login.succeeded',
-        reset: false,
-        totpStep: null,
-        lockout: { clear: [], refund: [{ key, own: null }] },
-        userMax: 10,
-      });
-      t.ok(opened.sessionId, 'the session opens');
-      t.equal((await tableScans(trx, 'auth_failure')).seqScans, before, 'no sequential scan of auth_failure');
-      const row = await trx.selectFrom('auth_failure').select('failures').where('key', '=', key).executeTakeFirstOrThrow();
-      t.equal(row.failures, 1, 'the network key got its attempt back');
-      throw rolledBack;
-    }),
-    rolledBack,
-  );
+  await inRolledBackTransaction(ctx.handle.db, async (trx) => {
+    await sql`INSERT INTO auth_failure (key, failures, last_failure_at)
+              SELECT 'ip:bench-' || i, 0, ${now.toISOString()}::timestamptz FROM generate_series(1, 5000) AS i`.execute(trx);
+    await trx.insertInto('auth_failure').values({ key, failures: 2, last_failure_at: now, locked_until: null }).execute();
+    const before = (await tableScans(trx, 'auth_failure')).seqScans;
+    const opened = await openLoginSession(trx, {
+      serviceName: svc,
+      userId: a.userId,
+      actor: a.name,
+      ip: '192.0.2.1',
+      scope: 'full',
+      tokenHash: Buffer.alloc(32, 7),
+      now,
+      expiresAt: new Date(now.getTime() + 60_000),
+      auditType: 'login.succeeded',
+      reset: false,
+      totpStep: null,
+      lockout: { clear: [], refund: [{ key, own: null }] },
+      userMax: 10,
+    });
+    t.ok(opened.sessionId, 'the session opens');
+    t.equal((await tableScans(trx, 'auth_failure')).seqScans, before, 'no sequential scan of auth_failure');
+    const row = await trx.selectFrom('auth_failure').select('failures').where('key', '=', key).executeTakeFirstOrThrow();
+    t.equal(row.failures, 1, 'the network key got its attempt back');
+  });
 });

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import pg from 'pg';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { MIGRATIONS_DIR, migrateToLatest } from '../../src/db/migrate.js';
@@ -172,4 +172,18 @@ export async function tableScans(trx: Kysely<any>, table: string): Promise<{ seq
   const { rows } = await sql<{ seq: string; read: string }>`SELECT seq_scan AS seq,
       seq_tup_read + coalesce(idx_tup_fetch, 0) AS read FROM pg_stat_xact_user_tables WHERE relname = ${table}`.execute(trx);
   return { seqScans: Number(rows[0]!.seq), rowsRead: Number(rows[0]!.read) };
+}
+
+const ROLLBACK = new Error('rolled back');
+
+/** Runs `fn` in a transaction that is then rolled back, whatever it wrote: a test's data for one statement's plan. */
+export async function inRolledBackTransaction<DB>(db: Kysely<DB>, fn: (trx: Transaction<DB>) => Promise<void>) {
+  try {
+    await db.transaction().execute(async (trx) => {
+      await fn(trx);
+      throw ROLLBACK;
+    });
+  } catch (err) {
+    if (err !== ROLLBACK) throw err;
+  }
 }

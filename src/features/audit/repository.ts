@@ -27,16 +27,30 @@ export interface EventFilter {
   limit: number;
 }
 
-/** A page of a service's events, newest first. */
+/**
+ * A page of a service's events, newest first: by id, or, when the page is bounded in time (`from`, `to`), by date
+ * then id, through the index of the service's events by date (migrations/0022), so that a page reads about as many
+ * events as it shows. Ordered by id, a page before a date read every newer event of every service (648 ms at 4 million
+ * events, which failed logins make without an account; found by an attack round). `before` is then the keyset of the
+ * event with that id (its date and id): the next page of the same order.
+ */
 export async function listEvents(db: Kysely<Database>, serviceName: string, filter: EventFilter) {
+  const byTime = filter.from !== undefined || filter.to !== undefined;
   let query = db.selectFrom('audit_event').selectAll().where('service_name', '=', serviceName);
   if (filter.from) query = query.where('created_at', '>=', filter.from);
   if (filter.to) query = query.where('created_at', '<', filter.to);
   if (filter.type?.endsWith('*')) query = query.where('type', 'like', `${filter.type.slice(0, -1).replace(/[\\%_]/g, '\\$&')}%`);
   else if (filter.type) query = query.where('type', '=', filter.type);
   if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
-  if (filter.before !== undefined) query = query.where('id', '<', filter.before);
-  return query.orderBy('id', 'desc').limit(filter.limit).execute();
+  if (filter.before !== undefined) {
+    query = byTime
+      ? query.where(
+          sql<boolean>`(created_at, id) < (SELECT e.created_at, e.id FROM audit_event AS e WHERE e.id = ${filter.before})`,
+        )
+      : query.where('id', '<', filter.before);
+  }
+  const ordered = byTime ? query.orderBy('created_at', 'desc').orderBy('id', 'desc') : query.orderBy('id', 'desc');
+  return ordered.limit(filter.limit).execute();
 }
 
 /**
