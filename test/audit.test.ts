@@ -141,6 +141,8 @@ t.test("a service's log before a date reads about the events it shows, and pages
     const second = await listEvents(trx, mine, { to, limit: 2, before: Number(first.at(-1)!.id) });
     const third = await listEvents(trx, mine, { to, limit: 2, before: Number(second.at(-1)!.id) });
     const fromTo = await listEvents(trx, mine, { from: new Date(day(2)), to: new Date(day(4)), limit: 10 });
+    const [other] = await listEvents(trx, theirs, { limit: 1 });
+    const elsewhere = await listEvents(trx, mine, { to, limit: 2, before: Number(other!.id) });
     const rows = (await read()) - before;
     t.ok(rows < 30, `the four pages read ${rows} rows, not the 20,000 newer`);
     t.same(
@@ -157,5 +159,6 @@ t.test("a service's log before a date reads about the events it shows, and pages
       ['old-3', 'old-2'],
       'from is inclusive, to exclusive',
     );
+    t.same(elsewhere, [], "another service's event is no cursor: its date is not the caller's to learn");
   });
 });

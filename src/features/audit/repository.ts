@@ -32,7 +32,7 @@ export interface EventFilter {
  * then id, through the index of the service's events by date (migrations/0022), so that a page reads about as many
  * events as it shows. Ordered by id, a page before a date read every newer event of every service (648 ms at 4 million
  * events, which failed logins make without an account; found by an attack round). `before` is then the keyset of the
- * event with that id (its date and id): the next page of the same order.
+ * event with that id (its date and id), which must be the service's: the next page of the same order.
  */
 export async function listEvents(db: Kysely<Database>, serviceName: string, filter: EventFilter) {
   const byTime = filter.from !== undefined || filter.to !== undefined;
@@ -45,7 +45,9 @@ export async function listEvents(db: Kysely<Database>, serviceName: string, filt
   if (filter.before !== undefined) {
     query = byTime
       ? query.where(
-          sql<boolean>`(created_at, id) < (SELECT e.created_at, e.id FROM audit_event AS e WHERE e.id = ${filter.before})`,
+          // The event named must be this service's: another's date is none of the caller's business.
+          sql<boolean>`(created_at, id) < (SELECT e.created_at, e.id FROM audit_event AS e
+                                           WHERE e.id = ${filter.before} AND e.service_name = ${serviceName})`,
         )
       : query.where('id', '<', filter.before);
   }
