@@ -24,7 +24,7 @@ export default async function auditRoutes(app: App) {
       tags: ['dedicatedCloud'],
       summary: 'Audit events of the service (extension), newest first, a page at a time',
       description:
-        'Pages newest first (by id, or by date then id when `from` or `to` bound the page): `limit` events (default 100, at most 1000); the next page passes the last id seen as `before`.',
+        'Pages newest first, by date then id: `limit` events (default 100, at most 1000); the next page passes the last id seen as `before`.',
       params: Type.Object({ serviceName: Type.String({ minLength: 1, maxLength: 63 }) }),
       querystring: Type.Object(
         {
