@@ -117,10 +117,10 @@ t.test("a service's log before a date reads about the events it shows, and pages
   const theirs = await ctx.newService();
   await inRolledBackTransaction(ctx.handle.db, async (trx) => {
     const day = (n: number) => new Date(Date.UTC(2026, 0, n)).toISOString();
-    // 10,000 events of a year before, first (the lowest ids), so that half of the service's events are before the
+    // 10,000 lockouts of user 78 a year before, first (the lowest ids), so that half of the service's events are before the
     // date: ordered by id, the planner expects a page's worth soon, and walks the 20,000 newer ones first.
-    await sql`INSERT INTO audit_event (service_name, type, actor, data, created_at)
-              SELECT ${mine}, 'login.failed', 'older', '{}'::jsonb, ${day(1)}::timestamptz - interval '1 year'
+    await sql`INSERT INTO audit_event (service_name, type, actor, data, created_at, user_id)
+              SELECT ${mine}, 'lockout.started', 'older', '{}'::jsonb, ${day(1)}::timestamptz - interval '1 year', 78
                 FROM generate_series(1, 10000)`.execute(trx);
     // Five old events of this service, out of id order by date (the 3rd is the oldest), then 20,000 newer ones of
     // both services.
@@ -144,17 +144,19 @@ t.test("a service's log before a date reads about the events it shows, and pages
     const fromTo = await listEvents(trx, mine, { from: new Date(day(2)), to: new Date(day(4)), limit: 10 });
     // A type or a user with a date range, where what matches is outside the range (found by the third attack round:
     // 837 ms at 4.5 million events, walking one index and dropping what the other filter refused).
-    // Before day 1: the 10,000 older failed logins, none of them a user's creation nor about user 77.
+    // Before day 1: the 10,000 older lockouts, none of them a user's creation nor about user 77.
     const early = { to: new Date(day(1)), limit: 100 };
     const combined = [
       await listEvents(trx, mine, { ...early, type: 'user.create' }),
       await listEvents(trx, mine, { ...early, type: 'user.*' }),
       await listEvents(trx, mine, { ...early, userId: 77 }),
+      // A user and a type, each with 10,000 events, none together: user 77's are failed logins, the lockouts are 78's.
+      await listEvents(trx, mine, { userId: 77, type: 'lockout.started', limit: 100 }),
     ];
     const [other] = await listEvents(trx, theirs, { limit: 1 });
     const elsewhere = await listEvents(trx, mine, { to, limit: 2, before: Number(other!.id) });
     const rows = (await read()) - before;
-    t.ok(rows < 30, `the eight pages read ${rows} rows, not the 20,000 newer`);
+    t.ok(rows < 30, `the nine pages read ${rows} rows, not the 20,000 newer`);
     t.same(
       [first, second, third].map((page) => page.map((e) => e.actor)),
       [
@@ -172,8 +174,8 @@ t.test("a service's log before a date reads about the events it shows, and pages
     t.same(elsewhere, [], "another service's event is no cursor: its date is not the caller's to learn");
     t.same(
       combined.map((page) => page.length),
-      [0, 0, 0],
-      'a type or a user with a date range: nothing in the range',
+      [0, 0, 0, 0],
+      'a type or a user with a date range, a user with a type: nothing',
     );
   });
 });
