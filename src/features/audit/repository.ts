@@ -30,7 +30,7 @@ export interface EventFilter {
 /**
  * A page of a service's events, newest first: by date, then id (the events of one transaction share their date), and
  * `before` is the keyset of the event with that id (its date and id), which must be the service's: the next page.
- * Each filter, alone or with a date range, is one range of an index that holds this order (migrations/0023, 0024):
+ * Each filter, alone or with a date range, is one range of an index that holds this order (migrations/0020):
  * the service's events, by type, by user, by user and type. A page then reads about the events it shows, however many
  * others the table holds: failed logins make events without an account, and a page that read them (ordered by id, or
  * by one index and filtered by the other) cost up to 837 ms at 4.5 million events and took another tenant's GET from

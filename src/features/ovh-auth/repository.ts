@@ -248,7 +248,6 @@ export async function revokeApplication(db: Executor, applicationId: number, now
   return Number(result.numUpdatedRows) === 1;
 }
 
-/** Pending consumer keys of one application: each costs a row until it is validated or purged. */
 /**
  * Deletes the application's `n` oldest consumer keys waiting for validation: never validated, nothing refers to them,
  * and a row kept would be a row anyone with the public application key adds for good. A key validated meanwhile (the
@@ -272,6 +271,7 @@ export async function deleteOldestPending(trx: Executor, applicationId: number, 
     .execute();
 }
 
+/** Pending consumer keys of one application: each costs a row until it is validated or purged. */
 export async function countPendingCredentials(db: Executor, applicationId: number, now: Date): Promise<number> {
   const row = await db
     .selectFrom('credential')
