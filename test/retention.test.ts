@@ -227,6 +227,45 @@ t.test("an application's waiting keys are counted and deleted through their own 
   });
 });
 
+t.test("an application's keys whose link expired, waiting for their purge, are not read at each request", async (t) => {
+  // Left by the third attack round: with the index in creation order, the count and the deletion read the waiting keys
+  // whose link had expired, up to a week of them (3.7 ms at 7,000), before the live ones.
+  const { id } = await applicationWithPendingKeys('expired-links', 10);
+  const now = ctx.clock.now();
+  await inRolledBackTransaction(db, async (trx) => {
+    const liveKeys = () =>
+      trx
+        .selectFrom('credential')
+        .select('credential_id')
+        .where('application_id', '=', id)
+        .where('validation_expires_at', '>', now)
+        .orderBy('validation_expires_at')
+        .orderBy('credential_id')
+        .execute();
+    await sql`INSERT INTO credential (application_id, consumer_key_hash, state, rules, validation_expires_at, created_at)
+              SELECT ${id}, decode(md5('expired-link' || g::text), 'hex'), 'pendingValidation', '[]'::jsonb,
+                     ${now}::timestamptz - interval '1 day' + g * interval '1 second',
+                     ${now}::timestamptz - interval '2 days' + g * interval '1 second'
+              FROM generate_series(1, 20000) g`.execute(trx);
+    await sql`ANALYZE credential`.execute(trx);
+    const live = await liveKeys();
+    const before = (await tableScans(trx, 'credential')).rowsRead;
+    t.equal(await countPendingCredentials(trx, id, ctx.clock.now()), 10, 'only the keys whose link is live count');
+    await deleteOldestPending(trx, id, ctx.clock.now(), 2);
+    const read = (await tableScans(trx, 'credential')).rowsRead - before;
+    t.ok(read < 100, `the count and the deletion read ${read} rows, not the 20,010`);
+    const left = await liveKeys();
+    t.same(left, live.slice(2), 'the two oldest live keys deleted');
+    const expired = await trx
+      .selectFrom('credential')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('application_id', '=', id)
+      .where('validation_expires_at', '<=', ctx.clock.now())
+      .executeTakeFirstOrThrow();
+    t.equal(Number(expired.n), 20_000, 'the expired ones are left to the purge');
+  });
+});
+
 // Found by an attack on a running server (read in the code): the count and the insert were two statements, so parallel
 // requests all counted under the cap and all inserted, going over it by as many as ran at once.
 t.test('parallel requests never take an application past 1000 consumer keys waiting for validation', async (t) => {

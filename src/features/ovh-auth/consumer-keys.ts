@@ -51,7 +51,7 @@ export class ConsumerKeyService {
     // At the cap, the application's oldest waiting keys are deleted to make room, instead of the request being refused:
     // the application key is public (every client holds it), and a refusal let anyone who had it stop the application
     // from asking for keys for a day (found by an attack round). Deleted, not expired: the rows stay bounded. Counted
-    // and deleted under the application's row lock, through the index of waiting keys (migrations/0021): parallel
+    // and deleted under the application's row lock, through the index of waiting keys (migrations/0022): parallel
     // requests never take it past the cap.
     await this.db.transaction().execute(async (trx) => {
       await repo.lockApplication(trx, app.application_id);

@@ -249,9 +249,10 @@ export async function revokeApplication(db: Executor, applicationId: number, now
 }
 
 /**
- * Deletes the application's `n` oldest consumer keys waiting for validation: never validated, nothing refers to them,
- * and a row kept would be a row anyone with the public application key adds for good. A key validated meanwhile (the
- * validation commits while this waits for its row) is left: the state is checked again on the row as it was left.
+ * Deletes the application's `n` oldest consumer keys waiting for validation (their links expire first; migrations/0022):
+ * never validated, nothing refers to them, and a row kept would be a row anyone with the public application key adds
+ * for good. A key validated meanwhile (the validation commits while this waits for its row) is left: the state is
+ * checked again on the row as it was left.
  */
 export async function deleteOldestPending(trx: Executor, applicationId: number, now: Date, n: number): Promise<void> {
   await trx
@@ -264,14 +265,17 @@ export async function deleteOldestPending(trx: Executor, applicationId: number, 
         .where('application_id', '=', applicationId)
         .where('state', '=', 'pendingValidation')
         .where('validation_expires_at', '>', now)
-        .orderBy('created_at')
+        .orderBy('validation_expires_at')
         .orderBy('credential_id')
         .limit(n),
     )
     .execute();
 }
 
-/** Pending consumer keys of one application: each costs a row until it is validated or purged. */
+/**
+ * Consumer keys of one application still waiting for validation (their link live): one range of the index of waiting
+ * keys by expiry (migrations/0022), whatever the expired ones waiting for the retention's purge.
+ */
 export async function countPendingCredentials(db: Executor, applicationId: number, now: Date): Promise<number> {
   const row = await db
     .selectFrom('credential')
