@@ -2,7 +2,8 @@
  * The bench's baseline: a bare Fastify + pg server (or PGlite, for the embedded run) doing the same one-row indexed
  * SELECT as `GET …/twoFAWhitelist/{id}`, with the same pool size, and nothing else: no authentication, no hooks, no
  * query builder. `POST /verify` is the bare stack of a login: an argon2id verification of the hash it is sent, nothing
- * else. `POST /floor` is the least a login with this service's guarantees can do (see `floor` below). Started by
+ * else. `POST /floor` is the least a login with this service's guarantees can do (see `floor` below); `POST /bound`
+ * the least any login that keeps its sessions in PostgreSQL does, whatever it guarantees (see `bound`). Started by
  * bench/run.mjs as a child process; prints `listening <port>` when ready.
  *
  *   BASELINE_DATABASE_URL=postgres://… BASELINE_POOL_SIZE=10 node bench/baseline.mjs
@@ -77,6 +78,15 @@ const FLOOR_COMMIT = `WITH step AS (
   INSERT INTO ${FLOOR}.audit (user_id, type, data)
   SELECT user_id, 'login.succeeded', jsonb_build_object('sessionId', id) FROM opened RETURNING data`;
 
+/**
+ * `POST /bound` (PostgreSQL only): the least any login does that keeps its users and sessions in PostgreSQL, whatever
+ * else it guarantees: the user's hash read (one round trip), argon2id, the session written (one flushed commit). No
+ * lockout, no code, no quota, no audit: a bound below the floor, not a login anyone should run.
+ */
+const BOUND_READ = `SELECT u.user_id, u.password_hash FROM pcc_user AS u
+  WHERE u.service_name = $1 AND lower(u.name) = $2 AND u.deleted_at IS NULL`;
+const BOUND_COMMIT = `INSERT INTO ${FLOOR}.session (token_hash, user_id, created_at) VALUES ($1, $2, now())`;
+
 const db = await database();
 const app = Fastify({ logger: false });
 app.get('/row/:serviceName/:id', async (request, reply) => {
@@ -104,6 +114,16 @@ app.post('/floor', async (request, reply) => {
     createHash('sha256').update(token).digest(),
   ]);
   if (opened === undefined) return reply.code(401).send({ message: 'refused' });
+  return { sessionToken: token };
+});
+app.post('/bound', async (request, reply) => {
+  const { service, login, password } = request.body;
+  const [user] = await db.prepared('bound_read', BOUND_READ, [service, login.toLowerCase()]);
+  if (user === undefined || !(await verify(user.password_hash, password))) {
+    return reply.code(401).send({ message: 'refused' });
+  }
+  const token = randomBytes(36).toString('base64url');
+  await db.prepared('bound_commit', BOUND_COMMIT, [createHash('sha256').update(token).digest(), user.user_id]);
   return { sessionToken: token };
 });
 await app.listen({ host: '127.0.0.1', port: 0 });

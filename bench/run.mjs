@@ -11,7 +11,8 @@
  *       of the same hashes at the same concurrency; beside it, on the bare stack (bench/baseline.mjs), (e') an HTTP
  *       request that verifies the hash, and (e") on PostgreSQL the floor of a login: the least one with this service's
  *       guarantees does (the attempt counted durably before the check, the code's step used once, the session and
- *       its audit), in two round trips;
+ *       its audit), in two round trips, and (e‴) the bound of any login that keeps its sessions in PostgreSQL: the
+ *       user's hash read, the session written, nothing else;
  *   (f) the server's worker draining 10,000 queued whitelist tasks.
  *
  * On DATABASE_URL (PostgreSQL: the targets are for it) or on a temporary embedded database. Prints a table and writes
@@ -215,10 +216,18 @@ async function main() {
           }),
         },
       ]);
+    // The bound (PostgreSQL only): the hash read, the session written, nothing else (bench/baseline.mjs).
+    const boundEach = (slice) =>
+      postEach([
+        {
+          url: `${bare.base}/bound`,
+          bodies: slice.map((p) => ({ body: JSON.stringify({ service, login: p.name, password: PASSWORD }) })),
+        },
+      ]);
     const floor = Boolean(databaseUrl);
     if (warm.length > 0) {
       const warmed = [(await logInEach(await withCodes(warm))).statuses, (await verifyEach(warm)).statuses];
-      if (floor) warmed.push((await floorEach(warm)).statuses);
+      if (floor) warmed.push((await floorEach(warm)).statuses, (await boundEach(warm)).statuses);
       if (warmed.some((statuses) => statuses['200'] !== warm.length))
         throw new Error(`warming up answered ${JSON.stringify(warmed)}`);
     }
@@ -229,6 +238,7 @@ async function main() {
       login: costs(),
       http: costs(),
       floor: costs(),
+      bound: costs(),
       argon2: { ms: 0, cpu: 0 },
     };
     for (let r = 0; r < rounds; r++) {
@@ -243,6 +253,8 @@ async function main() {
       if (floor) {
         const floored = await measure([bare.pid], () => floorEach(slice), sum.floor);
         if (floored['200'] !== slice.length) throw new Error(`the floor's logins answered ${JSON.stringify(floored)}`);
+        const bounded = await measure([bare.pid], () => boundEach(slice), sum.bound);
+        if (bounded['200'] !== slice.length) throw new Error(`the bound's logins answered ${JSON.stringify(bounded)}`);
       }
 
       const t0 = performance.now();
@@ -278,6 +290,8 @@ async function main() {
     const bareCpu = perLogin(sum.http);
     const floorRate = floor ? n / (sum.floor.ms / 1000) : null;
     const floorCpu = floor ? perLogin(sum.floor) : null;
+    const boundRate = floor ? n / (sum.bound.ms / 1000) : null;
+    const boundCpu = floor ? perLogin(sum.bound) : null;
     console.log(
       `(e) ${loginRate.toFixed(0)} logins/s, bare argon2id ${verifyRate.toFixed(0)}/s (${(loginRate / verifyRate).toFixed(2)}×), ` +
         `bare Fastify + argon2id ${httpVerifyRate.toFixed(0)}/s (${(httpVerifyRate / verifyRate).toFixed(2)}×), in ${rounds} alternating rounds; ` +
@@ -292,6 +306,12 @@ async function main() {
           `(${(floorRate / verifyRate).toFixed(2)}× bare argon2id); CPU per login: server ${floorCpu.serverMs.toFixed(1)} ms ` +
           `(main thread ${floorCpu.serverMainThreadMs.toFixed(1)}), load generator ${floorCpu.clientMs.toFixed(1)} ms, postgres ${floorCpu.postgresMs.toFixed(1)} ms`,
       );
+    if (floor)
+      console.log(
+        `(e‴) the bound of any login keeping its sessions in PostgreSQL (the hash read, the session written) ${boundRate.toFixed(0)}/s ` +
+          `(${(boundRate / verifyRate).toFixed(2)}× bare argon2id); CPU per login: server ${boundCpu.serverMs.toFixed(1)} ms ` +
+          `(main thread ${boundCpu.serverMainThreadMs.toFixed(1)}), load generator ${boundCpu.clientMs.toFixed(1)} ms, postgres ${boundCpu.postgresMs.toFixed(1)} ms`,
+      );
 
     return {
       logins: n,
@@ -304,6 +324,8 @@ async function main() {
       cpuPerHttpVerificationMs: bareCpu,
       floorPerSecond: floorRate,
       cpuPerFloorLoginMs: floorCpu,
+      boundPerSecond: boundRate,
+      cpuPerBoundLoginMs: boundCpu,
     };
   }
   const serverPids = servers.map((x) => x.child.pid);
@@ -478,6 +500,15 @@ function printTable(r) {
             `${fx(r.e.argon2PerSecond)} argon2id/s`,
             fx(r.e.floorPerSecond / r.e.argon2PerSecond, 2),
             `(e) is ${fx(r.e.loginsPerSecond / r.e.floorPerSecond, 2)}× it`,
+          ],
+          [
+            '(e‴) the bound of any login on PostgreSQL',
+            `${fx(r.e.boundPerSecond)} /s`,
+            '',
+            '',
+            `${fx(r.e.argon2PerSecond)} argon2id/s`,
+            fx(r.e.boundPerSecond / r.e.argon2PerSecond, 2),
+            'hash read, session written',
           ],
         ]),
     [
