@@ -41,10 +41,24 @@ const INSTANCES = Number(process.argv[process.argv.indexOf('--instances') + 1] ?
 const READS = process.argv.includes('--reads');
 /** `--logins`: only (e) against bare argon2id, on a small whitelist. */
 const LOGINS = process.argv.includes('--logins');
+/**
+ * BENCH_USERS, BENCH_WARMUP: the users whose logins (e) measures (300) and those that warm the servers up first (200).
+ * More of them make a longer login load, for a profile or a steadier figure (`--logins` writes them to results.json).
+ */
+const loginUsers = (name, fallback) => Number(process.env[name] || fallback);
 const P = {
   ...(QUICK
     ? { seconds: 2, warmup: 1, entries: 1000, users: 40, warmupLogins: 10, posts: 100, listCalls: 10, watchdogMs: 240_000 }
-    : { seconds: 8, warmup: 3, entries: 10_000, users: 300, warmupLogins: 200, posts: 1000, listCalls: 30, watchdogMs: 900_000 }),
+    : {
+        seconds: 8,
+        warmup: 3,
+        entries: 10_000,
+        users: loginUsers('BENCH_USERS', 300),
+        warmupLogins: loginUsers('BENCH_WARMUP', 200),
+        posts: 1000,
+        listCalls: 30,
+        watchdogMs: 900_000,
+      }),
   ...(READS ? { entries: 100, users: 1, warmupLogins: 0 } : {}),
   ...(LOGINS ? { entries: 100 } : {}),
 };
@@ -330,8 +344,10 @@ async function main() {
   }
   const serverPids = servers.map((x) => x.child.pid);
   if (LOGINS) {
-    await logins();
+    const e = await logins();
     await Promise.all(servers.map((x) => x.stop()));
+    // The logins' figures alone, at full precision (the lines above round them).
+    fs.writeFileSync(path.join(ROOT, 'bench/results.json'), `${JSON.stringify({ mode: 'logins', e }, null, 2)}\n`);
     return;
   }
   const baseline = await startBaseline();
