@@ -5,6 +5,7 @@ import { RETENTION } from '../src/features/retention/service.js';
 import { buildTestApp } from './helpers/app.js';
 import { engine, inRolledBackTransaction, lockWaiters, tableScans } from './helpers/db.js';
 import { countPendingCredentials, deleteOldestPending } from '../src/features/ovh-auth/repository.js';
+import { sha256 } from '../src/security/tokens.js';
 
 // What unauthenticated or routine traffic leaves behind is purged by the worker (issue 7, item 14): lockout counters,
 // consumer keys never validated, sent messages, enrollment offers, reset codes, ended sessions.
@@ -210,6 +211,36 @@ t.test(
     t.same(await keysOf(id), { pending: MAX_PENDING_CREDENTIALS, all: MAX_PENDING_CREDENTIALS + 1 });
   },
 );
+
+t.test(
+  "an operator's validation of a key deleted meanwhile at the cap says so, not that the key expired",
+  { skip: engine !== 'pg' && 'the embedded database runs one transaction at a time' },
+  async (t) => {
+    // Left by the third attack round: the operator was told the key "expired before it was validated".
+    const res = await askForKey((await applicationWithPendingKeys('race-operator', 0)).key);
+    const { consumerKey } = res.json();
+    let validating: Promise<unknown> | undefined;
+    await db.transaction().execute(async (trx) => {
+      // A request at the cap deletes the key as the oldest; the operator's validation read it and waits for its row.
+      await trx.deleteFrom('credential').where('consumer_key_hash', '=', sha256(consumerKey)).execute();
+      validating = ctx.app.services.auth.validateByOperator(consumerKey, '1d').catch((err: unknown) => err);
+      await lockWaiters(db, 1);
+    });
+    t.match(await validating, {
+      statusCode: 400,
+      message: new RegExp(`deleted before it was validated: at ${MAX_PENDING_CREDENTIALS} keys waiting`),
+    });
+  },
+);
+
+t.test("an operator's validation of a key whose link expired says it expired", async (t) => {
+  const res = await askForKey((await applicationWithPendingKeys('operator-expired', 0)).key, 3);
+  ctx.clock.advance(ctx.config.CREDENTIAL_VALIDATION_SECONDS * 1000);
+  await t.rejects(ctx.app.services.auth.validateByOperator(res.json().consumerKey, '1d'), {
+    statusCode: 400,
+    message: 'This credential expired before it was validated',
+  });
+});
 
 t.test("an application's waiting keys are counted and deleted through their own index, not all its keys", async (t) => {
   // A second attack round: the count and the deletion read every key the application ever had (152 ms at 2 million).

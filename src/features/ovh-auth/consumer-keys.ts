@@ -148,14 +148,29 @@ export class ConsumerKeyService {
       const app = await repo.findApplicationByKey(this.db, cred.application_key);
       accountId = app!.account_id;
     }
+    const now = this.clock.now();
+    if (cred.validation_expires_at <= now) throw badRequest('This credential expired before it was validated');
     const ok = await repo.decideCredential(this.db, cred.credential_id, {
       state: 'validated',
       accountId,
-      now: this.clock.now(),
+      now,
       expiresAt: this.expiryOf(validity),
     });
-    if (!ok) throw badRequest('This credential expired before it was validated');
+    if (!ok) throw await this.undecided(cred.credential_id);
     return this.describeCredential(cred.credential_id);
+  }
+
+  /** Why a credential pending a moment ago could not be decided: what happened to it meanwhile. */
+  private async undecided(credentialId: number) {
+    const row = await repo.findCredentialById(this.db, credentialId);
+    if (!row) {
+      return badRequest(
+        `This credential was deleted before it was validated: at ${MAX_PENDING_CREDENTIALS} keys waiting, ` +
+          "an application's new request deletes its oldest",
+      );
+    }
+    if (row.state !== 'pendingValidation') return badRequest(`This credential is ${row.state}, not pendingValidation`);
+    return badRequest('This credential expired before it was validated');
   }
   private expiryOf(validity: Validity): Date | null {
     // The CLI checks its --validity with `in`, which lets `toString` through: refuse it here for every caller.
