@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import type { Kysely } from 'kysely';
 import { VALIDITIES, type Validity } from './features/ovh-auth/service.js';
 import type { AppServices } from './composition.js';
-import type { Config } from './config.js';
+import { MIN_AUDIT_DAYS, type Config } from './config.js';
 import type { Database } from './db/types.js';
 import { ApiError } from './http/errors.js';
 import { newMasterKeyText, type SecretBox } from './security/secret-box.js';
@@ -38,7 +38,8 @@ Commands:
                                                   token validator can be reached (advancedSecurity fails closed)
   ip unlock <address>                             clear the failed-login count of a client address (its /64 for IPv6)
   audit purge --older-than-days <N>               delete audit events older than N days (at least 30); the purge is
-                                                  itself recorded (audit.purged). The only way events are ever deleted
+                                                  itself recorded (audit.purged). With AUDIT_RETENTION_DAYS unset, the
+                                                  only way events are ever deleted
   keys new                                        print a new SECRET_KEYS entry (no database needed)
   keys rotate                                     re-seal stored secrets with the first key of SECRET_KEYS
   dev-cert [--out <dir>]                          write a self-signed cert.pem and key.pem (default ./certs)
@@ -69,9 +70,6 @@ type Command =
     };
 
 export class UsageError extends Error {}
-
-/** An audit purge keeps at least this many days of events. */
-const MIN_AUDIT_DAYS = 30;
 
 /** Who the audit log names for a CLI command. */
 const OPERATOR = { login: 'operator', ip: null };

@@ -149,7 +149,7 @@ export function buildServices({ db, box, clock, config, pool }: ServiceDeps): Ap
     secure,
     auth,
     handlers,
-    retention: new RetentionService(db, clock),
+    retention: new RetentionService(db, clock, { expiry: audit, days: config.AUDIT_RETENTION_DAYS }),
     hashingBudget: new HashingBudget(clock, config.API_PASSWORD_CHANGES_PER_MINUTE),
     background,
     metrics,

@@ -2,6 +2,9 @@ import ipaddr from 'ipaddr.js';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 
+/** An audit purge, the operator's or the retention's, keeps at least this many days of events. */
+export const MIN_AUDIT_DAYS = 30;
+
 /**
  * Every setting the process reads from its environment. Validated once at start; nothing else in the code reads
  * `process.env`. The README lists the same variables.
@@ -80,6 +83,11 @@ export const ConfigSchema = Type.Object({
   OAUTH2_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 86_400, default: 3600 }),
   /** How long a requested consumer key waits for validation before it expires. */
   CREDENTIAL_VALIDATION_SECONDS: Type.Integer({ minimum: 60, maximum: 604_800, default: 86_400 }),
+  /**
+   * Days of audit events the worker keeps: older ones are deleted, in bounded batches, each run recorded
+   * (`audit.purged`). 0, the default, keeps every event until the operator's `audit purge`; otherwise at least 30.
+   */
+  AUDIT_RETENTION_DAYS: Type.Integer({ minimum: 0, maximum: 36_500, default: 0 }),
   /** PEM certificate and key files: both set, the server speaks HTTPS only. */
   TLS_CERT: Type.Optional(Type.String({ minLength: 1 })),
   TLS_KEY: Type.Optional(Type.String({ minLength: 1 })),
@@ -171,6 +179,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const production = config.NODE_ENV === 'production';
   if (config.HEADERS_TIMEOUT_MS > config.REQUEST_TIMEOUT_MS) {
     problems.push('HEADERS_TIMEOUT_MS must not be longer than REQUEST_TIMEOUT_MS');
+  }
+  if (config.AUDIT_RETENTION_DAYS > 0 && config.AUDIT_RETENTION_DAYS < MIN_AUDIT_DAYS) {
+    problems.push(`AUDIT_RETENTION_DAYS must be 0 (keep every event) or at least ${MIN_AUDIT_DAYS}`);
   }
   if (config.ARGON2_MEMORY_KIB < 8 * config.ARGON2_PARALLELISM) {
     problems.push('ARGON2_MEMORY_KIB must be at least 8 KiB per lane (ARGON2_PARALLELISM)');

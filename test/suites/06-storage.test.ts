@@ -5,3 +5,4 @@ import '../secrets-at-rest.test.js';
 import '../retention.test.js';
 import '../migrations.test.js';
 import '../audit.test.js';
+import '../audit-retention.test.js';

@@ -17,3 +17,8 @@ export interface AuditLog {
   /** Appends an event on its own (a decision that changes nothing else: a refused login). */
   write(event: AuditEventInput): Promise<void>;
 }
+
+/** The audit log's retention, as the worker's housekeeping runs it: deletes events older than `cutoff`. */
+export interface AuditExpiry {
+  expire(cutoff: Date): Promise<number>;
+}

@@ -73,3 +73,27 @@ export async function purgeEvents(db: Kysely<Database>, cutoff: Date, actor: str
     return deleted;
   });
 }
+
+/**
+ * The retention's purge: of the `batch` oldest events by id (the primary key's first entries, whatever the table holds
+ * after them), deletes those older than `cutoff`, in one transaction that the append-only trigger lets through. Ids
+ * follow the time of insertion: when fewer than `batch` go, the events older than `cutoff` are gone (but for a few
+ * inserted out of order, which the next run takes).
+ */
+export async function expireOldestEvents(db: Kysely<Database>, cutoff: Date, batch: number): Promise<number> {
+  return db.transaction().execute((trx) => expireOldestEventsIn(trx, cutoff, batch));
+}
+
+/** `expireOldestEvents` within a transaction of the caller's. */
+export async function expireOldestEventsIn(trx: Transaction<Database>, cutoff: Date, batch: number): Promise<number> {
+  await sql`SELECT set_config('pcc.audit_purge', 'on', true)`.execute(trx);
+  // The ids as an array, looked up in the primary key: as `IN (subquery)`, PostgreSQL joins them by hash over a
+  // sequential scan of the whole table.
+  const result = await trx
+    .deleteFrom('audit_event')
+    .where(sql<boolean>`id = ANY (ARRAY(SELECT h.id FROM audit_event AS h ORDER BY h.id LIMIT ${batch}))`)
+    .where('created_at', '<', cutoff)
+    .executeTakeFirst();
+  await sql`SELECT set_config('pcc.audit_purge', 'off', true)`.execute(trx);
+  return Number(result.numDeletedRows);
+}

@@ -1,13 +1,14 @@
 import type { Kysely } from 'kysely';
 import type { Clock } from '../../clock.js';
 import type { Database } from '../../db/types.js';
+import type { AuditExpiry } from '../audit/api.js';
 import * as repo from './repository.js';
 
 const DAY = 24 * 3600_000;
 
 /**
  * How long what unauthenticated or routine traffic leaves behind is kept. The README lists the same figures. Audit
- * events are not purged here: only the operator's `audit purge` command removes them.
+ * events are kept for `AUDIT_RETENTION_DAYS` when it is set (by default, until the operator's `audit purge`).
  */
 export const RETENTION = {
   /** A failure counter nobody failed on for this long starts over (it locks nobody by then). */
@@ -39,7 +40,8 @@ export type RetentionReport = Record<
   | 'passwordResets'
   | 'expiredSessions'
   | 'sessions'
-  | 'totpSteps',
+  | 'totpSteps'
+  | 'auditEvents',
   number
 >;
 
@@ -53,6 +55,8 @@ export class RetentionService {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly clock: Clock,
+    /** The audit log's retention, in days (`AUDIT_RETENTION_DAYS`; 0: none). */
+    private readonly audit: { expiry: AuditExpiry; days: number },
   ) {}
 
   /** Purges unless the last purge of this instance is more recent than `RETENTION.intervalMs`. */
@@ -81,6 +85,7 @@ export class RetentionService {
       expiredSessions: await repo.endExpiredSessions(this.db, now),
       sessions: await repo.purgeSessions(this.db, ago(RETENTION.sessionMs)),
       totpSteps: await repo.purgeTotpSteps(this.db, ago(RETENTION.totpStepMs)),
+      auditEvents: this.audit.days > 0 ? await this.audit.expiry.expire(ago(this.audit.days * DAY)) : 0,
     };
   }
 }

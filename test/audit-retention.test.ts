@@ -1,0 +1,106 @@
+import t, { type Test } from 'tap';
+import { sql } from 'kysely';
+import { loadConfig, MIN_AUDIT_DAYS } from '../src/config.js';
+import { expireOldestEventsIn } from '../src/features/audit/repository.js';
+import { buildTestApp, TEST_ENV } from './helpers/app.js';
+import { inRolledBackTransaction, tableScans } from './helpers/db.js';
+
+/**
+ * The audit log's retention (`AUDIT_RETENTION_DAYS`): every refused or failed login is an event, so a flood of them
+ * grows the table by as many rows, and without a retention only the operator's `audit purge` ever removes any.
+ */
+const DAY = 24 * 3600_000;
+
+/**
+ * A new app on a database of its own, with `AUDIT_RETENTION_DAYS` at 30 unless `env` says otherwise, and what the
+ * tests need of it. Events are made in the order of their dates, as in production, where an event's id and its date
+ * both come from its insertion.
+ */
+async function retained(t: Test, env: Record<string, string> = { AUDIT_RETENTION_DAYS: '30' }) {
+  const ctx = await buildTestApp(t, { env });
+  const db = ctx.handle.db;
+  return {
+    ctx,
+    db,
+    /** `count` events of type `type`, `ageMs` old (one more millisecond per event, the oldest first). */
+    async events(type: string, count: number, ageMs: number) {
+      const at = new Date(ctx.clock.now().getTime() - ageMs - count);
+      await sql`INSERT INTO audit_event (service_name, type, actor, ip, data, created_at)
+                SELECT NULL, ${type}, 'tester', NULL, jsonb_build_object('i', g),
+                       ${at}::timestamptz + g * interval '1 millisecond'
+                FROM generate_series(1, ${count}) g`.execute(db);
+    },
+    async count(type: string) {
+      const row = await db
+        .selectFrom('audit_event')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('type', '=', type)
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+    purgeRecords: () =>
+      db
+        .selectFrom('audit_event')
+        .select(['actor', 'data'])
+        .where('type', '=', 'audit.purged')
+        .where('actor', '=', 'retention')
+        .orderBy('id')
+        .execute(),
+  };
+}
+
+t.test('AUDIT_RETENTION_DAYS is 0 (every event kept) or at least 30 days', async (t) => {
+  t.equal(loadConfig(TEST_ENV).AUDIT_RETENTION_DAYS, 0, 'off by default');
+  t.equal(loadConfig({ ...TEST_ENV, AUDIT_RETENTION_DAYS: String(MIN_AUDIT_DAYS) }).AUDIT_RETENTION_DAYS, 30);
+  t.throws(
+    () => loadConfig({ ...TEST_ENV, AUDIT_RETENTION_DAYS: '7' }),
+    /AUDIT_RETENTION_DAYS must be 0 \(keep every event\) or at least 30/,
+  );
+});
+
+t.test("the worker's retention deletes the events older than AUDIT_RETENTION_DAYS, and records it", async (t) => {
+  const { ctx, events, count, purgeRecords } = await retained(t);
+  await events('test.old', 25, 31 * DAY);
+  await events('test.young', 5, 29 * DAY);
+  const report = await ctx.app.services.retention.purge();
+  t.equal(report.auditEvents, 25, 'the 25 events older than 30 days');
+  t.equal(await count('test.old'), 0);
+  t.equal(await count('test.young'), 5, 'the 5 younger ones stay');
+  const cutoff = new Date(ctx.clock.now().getTime() - 30 * DAY).toISOString();
+  t.match(await purgeRecords(), [{ actor: 'retention', data: { deleted: 25, before: cutoff } }], 'the run is recorded');
+  t.equal((await ctx.app.services.retention.purge()).auditEvents, 0, 'nothing more the next run');
+  t.equal((await purgeRecords()).length, 1, 'and a run that deleted nothing is not recorded');
+});
+
+t.test('without AUDIT_RETENTION_DAYS, the retention deletes no event', async (t) => {
+  const { ctx, events, count } = await retained(t, {});
+  await events('test.old', 10, 400 * DAY);
+  t.equal((await ctx.app.services.retention.purge()).auditEvents, 0);
+  t.equal(await count('test.old'), 10, 'every event is kept');
+});
+
+t.test('a backlog goes in batches, at most so many a run, each in its own transaction', async (t) => {
+  const { ctx, events, count } = await retained(t);
+  await events('test.old', 1000, 40 * DAY);
+  await events('test.young', 10, DAY);
+  const cutoff = new Date(ctx.clock.now().getTime() - 30 * DAY);
+  t.equal(await ctx.app.services.audit.expire(cutoff, { batch: 100, maxBatches: 3 }), 300, 'three batches of 100');
+  t.equal(await count('test.old'), 700);
+  t.equal(await ctx.app.services.audit.expire(cutoff, { batch: 300, maxBatches: 10 }), 700, 'the rest on the next run');
+  t.equal(await count('test.old'), 0);
+  t.equal(await count('test.young'), 10);
+});
+
+t.test('a batch reads the oldest events only, however many younger ones the table holds', async (t) => {
+  const { ctx, db, events, count } = await retained(t);
+  await events('test.young', 20_000, DAY);
+  await inRolledBackTransaction(db, async (trx) => {
+    await sql`ANALYZE audit_event`.execute(trx);
+    const cutoff = new Date(ctx.clock.now().getTime() - 30 * DAY);
+    const read = (await tableScans(trx, 'audit_event')).rowsRead;
+    t.equal(await expireOldestEventsIn(trx, cutoff, 100), 0, 'none is old enough');
+    const rows = (await tableScans(trx, 'audit_event')).rowsRead - read;
+    t.ok(rows <= 300, `the batch read ${rows} rows, not the 20,000`);
+  });
+  t.equal(await count('test.young'), 20_000);
+});
