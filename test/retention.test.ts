@@ -212,6 +212,44 @@ t.test(
   },
 );
 
+t.test('at the cap, the oldest waiting key goes first even when newer links expire sooner', async (t) => {
+  // Found by an attack round: ordered by expiry, a lifetime lowered since (CREDENTIAL_VALIDATION_SECONDS, or one
+  // instance of a rolling deploy) made each request at the cap delete the key requested just before it.
+  const { id } = await applicationWithPendingKeys('shortened', 0);
+  const now = ctx.clock.now();
+  const keyAt = async (label: string, createdAgoMs: number, expiresInMs: number) =>
+    (
+      await db
+        .insertInto('credential')
+        .values({
+          application_id: id,
+          consumer_key_hash: Buffer.from(label.padEnd(32, '.')),
+          state: 'pendingValidation',
+          rules: JSON.stringify([]),
+          created_at: new Date(now.getTime() - createdAgoMs),
+          validation_expires_at: new Date(now.getTime() + expiresInMs),
+        })
+        .returning('credential_id')
+        .executeTakeFirstOrThrow()
+    ).credential_id;
+  // Two keys from before the change (a day to live), then two after it (an hour).
+  const before = [await keyAt('before-1', 2 * 3600_000, 22 * 3600_000), await keyAt('before-2', 3600_000, 23 * 3600_000)];
+  const after = [await keyAt('after-1', 120_000, 3600_000 - 120_000), await keyAt('after-2', 60_000, 3600_000 - 60_000)];
+  const left = async () =>
+    (
+      await db
+        .selectFrom('credential')
+        .select('credential_id')
+        .where('application_id', '=', id)
+        .orderBy('credential_id')
+        .execute()
+    ).map((r) => r.credential_id);
+  await deleteOldestPending(db, id, now, 1);
+  t.same(await left(), [before[1], ...after], 'the oldest request deleted, not the newest');
+  await deleteOldestPending(db, id, now, 2);
+  t.same(await left(), [after[1]], 'then the next oldest, in the order they were requested');
+});
+
 t.test(
   "an operator's validation of a key deleted meanwhile at the cap says so, not that the key expired",
   { skip: engine !== 'pg' && 'the embedded database runs one transaction at a time' },

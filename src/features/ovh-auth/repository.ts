@@ -249,10 +249,12 @@ export async function revokeApplication(db: Executor, applicationId: number, now
 }
 
 /**
- * Deletes the application's `n` oldest consumer keys waiting for validation (their links expire first; migrations/0022):
- * never validated, nothing refers to them, and a row kept would be a row anyone with the public application key adds
- * for good. A key validated meanwhile (the validation commits while this waits for its row) is left: the state is
- * checked again on the row as it was left.
+ * Deletes the application's `n` oldest consumer keys still waiting for validation (their link live): never validated,
+ * nothing refers to them, and a row kept would be a row anyone with the public application key adds for good. The
+ * live ones are read through the index by expiry (migrations/0022: at most the cap's 1,000) and the oldest taken by
+ * their creation, not their expiry: a lifetime shortened since (`CREDENTIAL_VALIDATION_SECONDS`) makes the newest keys
+ * expire first, and each request would then delete the one before it. A key validated meanwhile (the validation
+ * commits while this waits for its row) is left: the state is checked again on the row as it was left.
  */
 export async function deleteOldestPending(trx: Executor, applicationId: number, now: Date, n: number): Promise<void> {
   await trx
@@ -265,7 +267,7 @@ export async function deleteOldestPending(trx: Executor, applicationId: number, 
         .where('application_id', '=', applicationId)
         .where('state', '=', 'pendingValidation')
         .where('validation_expires_at', '>', now)
-        .orderBy('validation_expires_at')
+        .orderBy('created_at')
         .orderBy('credential_id')
         .limit(n),
     )
