@@ -134,7 +134,7 @@ const commands: Record<string, Command> = {
       if (!consumerKey) throw new UsageError('credential validate needs <consumerKey>');
       const validity = (values.validity ?? 'unlimited') as Validity;
       if (!(validity in VALIDITIES)) throw new UsageError(`--validity is one of ${Object.keys(VALIDITIES).join(', ')}`);
-      return auth.validateByOperator(consumerKey, validity, values.account);
+      return auth.validateByOperator(consumerKey, validity, values.account, OPERATOR);
     },
   },
   'oauth-client create': {

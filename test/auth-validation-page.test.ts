@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import t, { type Test } from 'tap';
+import { sql } from 'kysely';
 import type { Validity } from '../src/features/ovh-auth/service.js';
 import type { AccessRule } from '../src/db/types.js';
 import { buildTestApp } from './helpers/app.js';
@@ -58,7 +59,7 @@ function submit(p: Pending, fields: { login: string; password: string; validity?
 async function credentialRow(p: Pending) {
   return db
     .selectFrom('credential')
-    .select(['state', 'expires_at', 'account_id', 'validation_token_hash'])
+    .select(['credential_id', 'state', 'expires_at', 'account_id', 'validation_token_hash'])
     .where('consumer_key_hash', '=', createHash('sha256').update(p.consumerKey).digest())
     .executeTakeFirstOrThrow();
 }
@@ -235,6 +236,29 @@ t.test('a consumer key belongs to the account that validated it', async (t) => {
   t.equal(own.statusCode, 200, `bob's service: ${own.body}`);
   const alice = await callSigned(app, p, { method: 'GET', url: `/1.0/dedicatedCloud/${ALICE}` });
   t.equal(alice.statusCode, 404, "not the service of the application's owner");
+});
+
+t.test("the operator's validation of a consumer key is audited, with the decision, in one transaction", async (t) => {
+  // Found by an attack round: `credential validate` granted a key, by default with no expiry and to any account, and
+  // wrote no event, where the page's decisions and the operator's other commands are all audited.
+  const p = await pending();
+  const cred = await credentialRow(p);
+  await app.services.auth.validateByOperator(p.consumerKey, '1d', 'bob', { login: 'operator', ip: null });
+  const events = await db
+    .selectFrom('audit_event')
+    .select(['type', 'actor', 'ip', 'data'])
+    .where('type', '=', 'credential.validated')
+    .where(sql<boolean>`(data->>'credentialId')::bigint = ${cred.credential_id}`)
+    .execute();
+  t.match(events, [
+    {
+      type: 'credential.validated',
+      actor: 'operator',
+      ip: null,
+      data: { credentialId: cred.credential_id, validity: '1d', rules: [{ method: 'GET', path: '/dedicatedCloud/*' }] },
+    },
+  ]);
+  t.equal((await credentialRow(p)).state, 'validated');
 });
 
 t.test('a request left pending past CREDENTIAL_VALIDATION_SECONDS expires', async (t) => {

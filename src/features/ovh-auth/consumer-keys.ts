@@ -134,8 +134,16 @@ export class ConsumerKeyService {
     });
     return decided ? { ok: true, redirection: cred.redirection } : { ok: false, reason: 'expired' };
   }
-  /** Operator command: validates a pending consumer key for the account that owns its application (or another). */
-  async validateByOperator(consumerKey: string, validity: Validity, login?: string) {
+  /**
+   * Operator command: validates a pending consumer key for the account that owns its application (or another), and
+   * audits it (`credential.validated`, by the operator) in the same transaction.
+   */
+  async validateByOperator(
+    consumerKey: string,
+    validity: Validity,
+    login?: string,
+    actor: { login: string; ip: string | null } = { login: 'operator', ip: null },
+  ) {
     const cred = await repo.findCredentialByConsumerKey(this.db, sha256(consumerKey));
     if (!cred) throw notFound('This credential does not exist');
     if (cred.state !== 'pendingValidation') throw badRequest(`This credential is ${cred.state}, not pendingValidation`);
@@ -150,11 +158,19 @@ export class ConsumerKeyService {
     }
     const now = this.clock.now();
     if (cred.validation_expires_at <= now) throw badRequest('This credential expired before it was validated');
-    const ok = await repo.decideCredential(this.db, cred.credential_id, {
-      state: 'validated',
-      accountId,
-      now,
-      expiresAt: this.expiryOf(validity),
+    const expiresAt = this.expiryOf(validity);
+    const ok = await this.db.transaction().execute(async (trx) => {
+      const decided = await repo.decideCredential(trx, cred.credential_id, { state: 'validated', accountId, now, expiresAt });
+      if (decided) {
+        await this.audit.record(trx, {
+          serviceName: null,
+          type: 'credential.validated',
+          actor: actor.login,
+          ip: actor.ip,
+          data: { credentialId: cred.credential_id, applicationId: cred.application_id, accountId, validity, rules: cred.rules },
+        });
+      }
+      return decided;
     });
     if (!ok) throw await this.undecided(cred.credential_id);
     return this.describeCredential(cred.credential_id);
