@@ -7,3 +7,4 @@ import '../security-review.test.js';
 import '../unlock.test.js';
 import '../sessions.test.js';
 import '../login-context.test.js';
+import '../totp.test.js';
