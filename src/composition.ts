@@ -181,12 +181,25 @@ export function buildWorker({ handle, services, box, clock, config, log, workerI
     box,
     workerId,
     log,
+    // Each step runs whatever befell the ones before it (a retention the database role may not run must not stop the
+    // expiries or the messages); the first failure is then the pass's, and logged as such.
     housekeeping: async () => {
-      await services.operations.expireDue();
-      await services.users.expireDue();
-      const purged = await services.retention.purgeIfDue();
-      if (purged && Object.values(purged).some((n) => n > 0)) log.info({ purged }, 'retention: stale rows purged');
-      await outbox?.drain(() => clock.now());
+      const failures: unknown[] = [];
+      const step = async (work: () => Promise<unknown>) => {
+        try {
+          await work();
+        } catch (err) {
+          failures.push(err);
+        }
+      };
+      await step(() => services.operations.expireDue());
+      await step(() => services.users.expireDue());
+      await step(async () => {
+        const purged = await services.retention.purgeIfDue();
+        if (purged && Object.values(purged).some((n) => n > 0)) log.info({ purged }, 'retention: stale rows purged');
+      });
+      await step(async () => outbox?.drain(() => clock.now()));
+      if (failures.length > 0) throw failures.length === 1 ? failures[0] : new AggregateError(failures, 'housekeeping');
     },
     sendMessages: async () => {
       await outbox?.drain(() => clock.now());

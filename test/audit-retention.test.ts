@@ -1,9 +1,12 @@
 import t, { type Test } from 'tap';
 import { sql } from 'kysely';
+import pino from 'pino';
 import { loadConfig, MIN_AUDIT_DAYS } from '../src/config.js';
-import { expireOldestEventsIn } from '../src/features/audit/repository.js';
+import { expireOldestEventsIn, mayDeleteEvents } from '../src/features/audit/repository.js';
+import { enqueueMessage } from '../src/notify/outbox.js';
 import { buildTestApp, TEST_ENV } from './helpers/app.js';
-import { inRolledBackTransaction, tableScans } from './helpers/db.js';
+import { secureWorker, WebhookReceiver } from './helpers/secure.js';
+import { engine, inRolledBackTransaction, tableScans } from './helpers/db.js';
 
 /**
  * The audit log's retention (`AUDIT_RETENTION_DAYS`): every refused or failed login is an event, so a flood of them
@@ -91,9 +94,55 @@ t.test('a backlog goes in batches, at most so many a run, each in its own transa
   t.equal(await count('test.young'), 10);
 });
 
+t.test('events dated ahead at the front of the table do not stop the retention', async (t) => {
+  // Found by an attack round: taken by their ids, the oldest first, a run stopped at the first batch that held younger
+  // events, and 10,000 events dated an hour ahead (a database clock set right after running ahead) kept every older one.
+  const { ctx, events, count } = await retained(t);
+  await events('test.ahead', 1000, -3600_000);
+  await events('test.old', 1000, 40 * DAY);
+  await events('test.young', 10, DAY);
+  const cutoff = new Date(ctx.clock.now().getTime() - 30 * DAY);
+  t.equal(await ctx.app.services.audit.expire(cutoff, { batch: 100, maxBatches: 20 }), 1000, 'every old event goes');
+  t.equal(await count('test.old'), 0);
+  t.equal(await count('test.ahead'), 1000, 'the ones dated ahead stay');
+  t.equal(await count('test.young'), 10);
+});
+
+t.test('a failing retention (a role without DELETE on audit_event) stops neither the expiries nor the messages', async (t) => {
+  // Found by an attack round: the README advises a role with SELECT and INSERT only on audit_event; the retention then
+  // failed at each run, and the housekeeping's later steps (the queued messages) with it.
+  const { ctx } = await retained(t);
+  const receiver = await WebhookReceiver.start(t);
+  const lines: string[] = [];
+  const worker = secureWorker(ctx, receiver, {
+    log: pino({ level: 'error' }, { write: (line: string) => void lines.push(line) }),
+  });
+  const refused = new Error('permission denied for table audit_event');
+  ctx.app.services.retention.purgeIfDue = () => Promise.reject(refused);
+  await ctx.handle.db
+    .transaction()
+    .execute((trx) =>
+      enqueueMessage(
+        trx,
+        ctx.secretBox,
+        { serviceName: null, channel: 'sms', recipient: '+33.612345678', body: 'hello', operationId: null },
+        ctx.clock.now(),
+      ),
+    );
+  await worker.drain();
+  t.equal(receiver.messages.length, 1, 'the queued message left all the same');
+  t.match(
+    lines.join(''),
+    /permission denied for table audit_event.*worker housekeeping failed/,
+    "the retention's failure is logged",
+  );
+});
+
 t.test('a batch reads the oldest events only, however many younger ones the table holds', async (t) => {
   const { ctx, db, events, count } = await retained(t);
   await events('test.young', 20_000, DAY);
+  // As autovacuum does for each block range once it fills (`autosummarize`).
+  await sql`SELECT brin_summarize_new_values('audit_event_created_brin')`.execute(db);
   await inRolledBackTransaction(db, async (trx) => {
     await sql`ANALYZE audit_event`.execute(trx);
     const cutoff = new Date(ctx.clock.now().getTime() - 30 * DAY);
@@ -104,3 +153,19 @@ t.test('a batch reads the oldest events only, however many younger ones the tabl
   });
   t.equal(await count('test.young'), 20_000);
 });
+
+t.test(
+  'the start can tell when the database role may not delete audit events',
+  { skip: engine !== 'pg' && 'the embedded database has one role' },
+  async (t) => {
+    const { ctx, db } = await retained(t);
+    t.equal(await ctx.app.services.audit.mayExpire(), true, 'the test role may');
+    const role = `pcc_append_only_${process.pid}`;
+    await inRolledBackTransaction(db, async (trx) => {
+      await sql`CREATE ROLE ${sql.id(role)} NOLOGIN`.execute(trx);
+      await sql`GRANT SELECT, INSERT ON audit_event TO ${sql.id(role)}`.execute(trx);
+      await sql`SET LOCAL ROLE ${sql.id(role)}`.execute(trx);
+      t.equal(await mayDeleteEvents(trx), false, 'a role with SELECT and INSERT only may not');
+    });
+  },
+);

@@ -75,10 +75,10 @@ export async function purgeEvents(db: Kysely<Database>, cutoff: Date, actor: str
 }
 
 /**
- * The retention's purge: of the `batch` oldest events by id (the primary key's first entries, whatever the table holds
- * after them), deletes those older than `cutoff`, in one transaction that the append-only trigger lets through. Ids
- * follow the time of insertion: when fewer than `batch` go, the events older than `cutoff` are gone (but for a few
- * inserted out of order, which the next run takes).
+ * The retention's purge: deletes up to `batch` events older than `cutoff`, in one transaction that the append-only
+ * trigger lets through. They are found through the BRIN index of dates (migrations/0023): only the block ranges whose
+ * oldest event is older than `cutoff` are read (and the newest ranges, not yet summarized), wherever the events of
+ * other dates sit; when fewer than `batch` go, none older is left.
  */
 export async function expireOldestEvents(db: Kysely<Database>, cutoff: Date, batch: number): Promise<number> {
   return db.transaction().execute((trx) => expireOldestEventsIn(trx, cutoff, batch));
@@ -91,9 +91,14 @@ export async function expireOldestEventsIn(trx: Transaction<Database>, cutoff: D
   // sequential scan of the whole table.
   const result = await trx
     .deleteFrom('audit_event')
-    .where(sql<boolean>`id = ANY (ARRAY(SELECT h.id FROM audit_event AS h ORDER BY h.id LIMIT ${batch}))`)
-    .where('created_at', '<', cutoff)
+    .where(sql<boolean>`id = ANY (ARRAY(SELECT h.id FROM audit_event AS h WHERE h.created_at < ${cutoff} LIMIT ${batch}))`)
     .executeTakeFirst();
   await sql`SELECT set_config('pcc.audit_purge', 'off', true)`.execute(trx);
   return Number(result.numDeletedRows);
+}
+
+/** Whether the database role may delete audit events, as the retention does (the append-only trigger aside). */
+export async function mayDeleteEvents(db: Kysely<Database> | Transaction<Database>): Promise<boolean> {
+  const { rows } = await sql<{ ok: boolean }>`SELECT has_table_privilege('audit_event', 'DELETE') AS ok`.execute(db);
+  return rows[0]?.ok === true;
 }

@@ -65,6 +65,11 @@ export class AuditService implements AuditLog {
     }
     return deleted;
   }
+
+  /** Whether the database role may run the retention (`DELETE` on `audit_event`): the start warns otherwise. */
+  mayExpire(): Promise<boolean> {
+    return repo.mayDeleteEvents(this.db);
+  }
 }
 
 /** The retention's batches: 10,000 events a transaction, 50 a run (500,000 events every 10 minutes at most). */
