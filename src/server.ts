@@ -34,8 +34,9 @@ async function main(): Promise<void> {
   const app = await buildApp({ handle, config, logger: loggerOptions(config.LOG_LEVEL), secretBox, https: tlsOptions(config) });
   if (config.AUDIT_RETENTION_DAYS > 0 && !(await app.services.audit.mayExpire())) {
     log.warn(
-      'AUDIT_RETENTION_DAYS is set but the database role may not DELETE from audit_event: each run of the retention ' +
-        'will fail and no event will be deleted (grant DELETE on audit_event, or set AUDIT_RETENTION_DAYS to 0)',
+      'AUDIT_RETENTION_DAYS is set but the database role may not run audit_delete_before: each run of the retention ' +
+        'will fail and no event will be deleted (GRANT EXECUTE ON FUNCTION audit_delete_before(timestamptz, integer), ' +
+        'or set AUDIT_RETENTION_DAYS to 0)',
     );
   }
   const seed = seedsDemo(config) ? await seedDemo(handle.db, app.services.services, app.services.auth) : undefined;

@@ -141,8 +141,6 @@ t.test('a failing retention (a role without DELETE on audit_event) stops neither
 t.test('a batch reads the oldest events only, however many younger ones the table holds', async (t) => {
   const { ctx, db, events, count } = await retained(t);
   await events('test.young', 20_000, DAY);
-  // As autovacuum does for each block range once it fills (`autosummarize`).
-  await sql`SELECT brin_summarize_new_values('audit_event_created_brin')`.execute(db);
   await inRolledBackTransaction(db, async (trx) => {
     await sql`ANALYZE audit_event`.execute(trx);
     const cutoff = new Date(ctx.clock.now().getTime() - 30 * DAY);
@@ -167,5 +165,37 @@ t.test(
       await sql`SET LOCAL ROLE ${sql.id(role)}`.execute(trx);
       t.equal(await mayDeleteEvents(trx), false, 'a role with SELECT and INSERT only may not');
     });
+  },
+);
+
+t.test(
+  'a role granted EXECUTE on audit_delete_before deletes old events through it, and nothing else',
+  { skip: engine !== 'pg' && 'the embedded database has one role' },
+  async (t) => {
+    // An attack round: with DELETE granted (the README's advice then), the role could set pcc.audit_purge itself and
+    // delete the newest events.
+    const { ctx, db, events, count } = await retained(t);
+    await events('test.old', 5, 40 * DAY);
+    await events('test.young', 5, DAY);
+    const role = `pcc_retention_${process.pid}`;
+    const cutoff = new Date(ctx.clock.now().getTime() - 30 * DAY);
+    await inRolledBackTransaction(db, async (trx) => {
+      await sql`CREATE ROLE ${sql.id(role)} NOLOGIN`.execute(trx);
+      await sql`GRANT SELECT, INSERT ON audit_event TO ${sql.id(role)}`.execute(trx);
+      await sql`GRANT EXECUTE ON FUNCTION audit_delete_before(timestamptz, integer) TO ${sql.id(role)}`.execute(trx);
+      await sql`SET LOCAL ROLE ${sql.id(role)}`.execute(trx);
+      t.equal(await mayDeleteEvents(trx), true, 'it may run the retention');
+      t.equal(await expireOldestEventsIn(trx, cutoff, 100), 5, 'the old events go');
+      await sql`SAVEPOINT direct`.execute(trx);
+      await sql`SELECT set_config('pcc.audit_purge', 'on', true)`.execute(trx);
+      await t.rejects(sql`DELETE FROM audit_event`.execute(trx), /permission denied/, 'a DELETE of its own is refused');
+      await sql`ROLLBACK TO SAVEPOINT direct`.execute(trx);
+      await t.rejects(
+        sql`SELECT audit_delete_before(now(), NULL)`.execute(trx),
+        /kept 29 days at least/,
+        'and the function keeps the recent ones',
+      );
+    });
+    t.equal(await count('test.young'), 5);
   },
 );

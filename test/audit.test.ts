@@ -72,15 +72,33 @@ t.test('the log filters by user', async (t) => {
 
 t.test('the operator purge deletes old events only, records itself, and leaves the table append-only', async (t) => {
   const svc = await ctx.newService();
-  await events(svc, 3);
-  const cutoff = new Date(Date.now() + 60_000); // every event so far is older
+  await events(svc, 2);
+  // Three events 40 days old (the database's clock dates events: the test's clock is not its).
+  await sql`INSERT INTO audit_event (service_name, type, actor, data, created_at)
+            SELECT ${svc}, 'test.old', 'tester', '{}'::jsonb, now() - interval '40 days' FROM generate_series(1, 3)`.execute(db);
+  const cutoff = new Date(Date.now() - 30 * 24 * 3600_000);
   const deleted = await app.services.audit.purge(cutoff, 'operator');
-  t.ok(deleted >= 3, `${deleted} events purged`);
-  t.equal((await log(svc, '?type=test.event')).json().length, 0);
+  t.equal(deleted, 3, 'the three old events purged');
+  t.equal((await log(svc, '?type=test.old')).json().length, 0);
+  t.equal((await log(svc, '?type=test.event')).json().length, 2, 'the recent ones kept');
   const purge = await db.selectFrom('audit_event').selectAll().where('type', '=', 'audit.purged').execute();
   t.equal(purge.length, 1, 'the purge is recorded');
   t.match(purge[0], { actor: 'operator', data: { deleted } });
   await t.rejects(sql`DELETE FROM audit_event`.execute(db), /append-only/, 'and DELETE is refused again afterwards');
+});
+
+t.test('no purge deletes events younger than 29 days, whoever calls the database', async (t) => {
+  // An attack round: a role granted DELETE could turn pcc.audit_purge on itself and delete the newest events. Events
+  // now leave only through audit_delete_before (migrations/0023), which refuses a cutoff younger than 29 days.
+  const svc = await ctx.newService();
+  await events(svc, 2);
+  await t.rejects(app.services.audit.purge(new Date(), 'operator'), /kept 29 days at least/, 'through the service');
+  await t.rejects(
+    sql`SELECT audit_delete_before(now() - interval '28 days', NULL)`.execute(db),
+    /kept 29 days at least/,
+    'through the function itself',
+  );
+  t.equal((await log(svc, '?type=test.event')).json().length, 2, 'both events kept');
 });
 
 t.test("a service's log filtered by type reads that service's events of that type, not the whole table", async (t) => {

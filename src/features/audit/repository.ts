@@ -54,15 +54,12 @@ export async function listEvents(db: Kysely<Database>, serviceName: string, filt
 }
 
 /**
- * Deletes the events older than `cutoff` (the append-only trigger lets this transaction through, and only it) and
- * records the purge itself, in the same transaction. Returns how many were deleted.
+ * Deletes the events older than `cutoff` (`audit_delete_before`, migrations/0023: at least 29 days old, whatever the
+ * caller's rights) and records the purge itself, in the same transaction. Returns how many were deleted.
  */
 export async function purgeEvents(db: Kysely<Database>, cutoff: Date, actor: string): Promise<number> {
   return db.transaction().execute(async (trx) => {
-    await sql`SELECT set_config('pcc.audit_purge', 'on', true)`.execute(trx);
-    const result = await trx.deleteFrom('audit_event').where('created_at', '<', cutoff).executeTakeFirst();
-    await sql`SELECT set_config('pcc.audit_purge', 'off', true)`.execute(trx);
-    const deleted = Number(result.numDeletedRows);
+    const deleted = await deleteBefore(trx, cutoff, null);
     await insertEvent(trx, {
       serviceName: null,
       type: 'audit.purged',
@@ -75,30 +72,28 @@ export async function purgeEvents(db: Kysely<Database>, cutoff: Date, actor: str
 }
 
 /**
- * The retention's purge: deletes up to `batch` events older than `cutoff`, in one transaction that the append-only
- * trigger lets through. They are found through the BRIN index of dates (migrations/0023): only the block ranges whose
- * oldest event is older than `cutoff` are read (and the newest ranges, not yet summarized), wherever the events of
- * other dates sit; when fewer than `batch` go, none older is left.
+ * The retention's purge: deletes the `batch` oldest events older than `cutoff`, found through the index of dates
+ * (migrations/0023) wherever they sit in the table, in one transaction. When fewer than `batch` go, none older is left.
  */
 export async function expireOldestEvents(db: Kysely<Database>, cutoff: Date, batch: number): Promise<number> {
   return db.transaction().execute((trx) => expireOldestEventsIn(trx, cutoff, batch));
 }
 
 /** `expireOldestEvents` within a transaction of the caller's. */
-export async function expireOldestEventsIn(trx: Transaction<Database>, cutoff: Date, batch: number): Promise<number> {
-  await sql`SELECT set_config('pcc.audit_purge', 'on', true)`.execute(trx);
-  // The ids as an array, looked up in the primary key: as `IN (subquery)`, PostgreSQL joins them by hash over a
-  // sequential scan of the whole table.
-  const result = await trx
-    .deleteFrom('audit_event')
-    .where(sql<boolean>`id = ANY (ARRAY(SELECT h.id FROM audit_event AS h WHERE h.created_at < ${cutoff} LIMIT ${batch}))`)
-    .executeTakeFirst();
-  await sql`SELECT set_config('pcc.audit_purge', 'off', true)`.execute(trx);
-  return Number(result.numDeletedRows);
+export const expireOldestEventsIn = (trx: Transaction<Database>, cutoff: Date, batch: number): Promise<number> =>
+  deleteBefore(trx, cutoff, batch);
+
+/** `audit_delete_before` (migrations/0023): the one way events are deleted, at least 29 days old. */
+async function deleteBefore(db: Kysely<Database> | Transaction<Database>, cutoff: Date, batch: number | null) {
+  const { rows } = await sql<{
+    deleted: number;
+  }>`SELECT audit_delete_before(${cutoff}::timestamptz, ${batch}::integer) AS deleted`.execute(db);
+  return Number(rows[0]?.deleted ?? 0);
 }
 
-/** Whether the database role may delete audit events, as the retention does (the append-only trigger aside). */
+/** Whether the database role may delete old audit events: EXECUTE on `audit_delete_before` (migrations/0023). */
 export async function mayDeleteEvents(db: Kysely<Database> | Transaction<Database>): Promise<boolean> {
-  const { rows } = await sql<{ ok: boolean }>`SELECT has_table_privilege('audit_event', 'DELETE') AS ok`.execute(db);
+  const { rows } = await sql<{ ok: boolean }>`SELECT has_function_privilege('audit_delete_before(timestamptz, integer)',
+    'EXECUTE') AS ok`.execute(db);
   return rows[0]?.ok === true;
 }

@@ -66,7 +66,7 @@ export class AuditService implements AuditLog {
     return deleted;
   }
 
-  /** Whether the database role may run the retention (`DELETE` on `audit_event`): the start warns otherwise. */
+  /** Whether the database role may run the retention (EXECUTE on `audit_delete_before`): the start warns otherwise. */
   mayExpire(): Promise<boolean> {
     return repo.mayDeleteEvents(this.db);
   }
