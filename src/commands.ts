@@ -27,8 +27,9 @@ Commands:
                                                   made and printed once
   account password <login>                        set an account's password, read from stdin
   app create --account <login> [--name <name>]    create an OVH application: {applicationKey, applicationSecret}
-  credential validate <consumerKey> [--validity 1h|1d|30d|unlimited] [--account <login>]
-                                                  validate a pending consumer key as an operator
+  credential validate <consumerKey|-> [--validity 1h|1d|30d|unlimited] [--account <login>]
+                                                  validate a pending consumer key as an operator (audited); with -,
+                                                  the key is read from stdin, out of the process list
   oauth-client create --account <login> [--name <name>]
                                                   create an OAuth2 client: {clientId, clientSecret}
   oauth-client revoke <clientId>                  revoke an OAuth2 client and its live tokens
@@ -79,7 +80,7 @@ const parse = <T extends Record<string, { type: 'string' | 'boolean' }>>(args: s
 
 /** This process's standard input, for a password: refused from a terminal, where it would be echoed. */
 export async function readStdin(): Promise<string> {
-  if (process.stdin.isTTY) throw new UsageError('the password is read from standard input: pipe it in');
+  if (process.stdin.isTTY) throw new UsageError('the secret is read from standard input: pipe it in');
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks)
@@ -128,10 +129,13 @@ const commands: Record<string, Command> = {
     },
   },
   'credential validate': {
-    run: async ({ args, app: { auth } }) => {
+    // `-`: the key from standard input, not on the command line, where other local users can read it (`ps`).
+    readsStdin: (args) => args.includes('-'),
+    run: async ({ args, app: { auth }, stdin }) => {
       const { values, positionals } = parse(args, { validity: { type: 'string' }, account: { type: 'string' } });
-      const [consumerKey] = positionals;
-      if (!consumerKey) throw new UsageError('credential validate needs <consumerKey>');
+      const [given] = positionals;
+      const consumerKey = given === '-' ? (await stdin()).trim() : given;
+      if (!consumerKey) throw new UsageError('credential validate needs <consumerKey>, or - to read it from stdin');
       const validity = (values.validity ?? 'unlimited') as Validity;
       if (!(validity in VALIDITIES)) throw new UsageError(`--validity is one of ${Object.keys(VALIDITIES).join(', ')}`);
       return auth.validateByOperator(consumerKey, validity, values.account, OPERATOR);
@@ -240,7 +244,7 @@ export async function runHandedCommand(
   const { command, args } = found;
   if (command.needsDb === false) return { exitCode: 64, error: `${found.name} runs in the CLI, not in the server`, usage: true };
   const input = async () => {
-    if (stdin === null) throw new UsageError('the password is read from standard input: pipe it in');
+    if (stdin === null) throw new UsageError('the secret is read from standard input: pipe it in');
     return stdin;
   };
   try {

@@ -192,6 +192,21 @@ t.test(
       t.same(created, { login: 'ctl-other' }, 'the password came from stdin: none was made up and shown');
     });
 
+    t.test('credential validate - reads the consumer key from stdin, out of the process list', async (t) => {
+      // An attack round: the key, a credential once validated, was an argument that other local users see (`ps`).
+      const app = await cli(env, ['app', 'create', '--account', 'ctl-owner', '--name', 'stdin']);
+      const res = await fetch(`${server.base}/1.0/auth/credential`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-ovh-application': String(app.applicationKey) },
+        body: JSON.stringify({ accessRules: [{ method: 'GET', path: '/*' }] }),
+      });
+      const { consumerKey } = (await res.json()) as { consumerKey: string };
+      const validated = await cli(env, ['credential', 'validate', '-', '--validity', '1h'], `${consumerKey}\n`);
+      t.match(validated, { status: 'validated', expiration: String });
+      const empty = await run(source('cli'), ['credential', 'validate', '-'], env, '\n');
+      t.equal(empty.code, 64, 'an empty stdin is a usage error');
+    });
+
     t.test('the CLI reports the server’s refusals with its usual exit codes', async (t) => {
       const usage = await run(source('cli'), ['user', 'unlock', 'pcc-ctl'], env);
       t.equal(usage.code, 64);
