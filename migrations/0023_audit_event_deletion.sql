@@ -15,12 +15,14 @@
 --    keeps it.
 CREATE INDEX audit_event_created_utc_idx ON audit_event ((created_at AT TIME ZONE 'UTC'));
 
+-- The 29 days are 696 hours, and the function runs in UTC: `interval '29 days'` was counted in the caller's time zone,
+-- and a session of the service's role could set a made-up one whose clock jumps ahead, down to 22 days (an attack round).
 CREATE FUNCTION audit_delete_before(p_cutoff timestamptz, p_batch integer) RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp SET TimeZone = 'UTC' AS $$
 DECLARE
   v_deleted integer;
 BEGIN
-  IF p_cutoff IS NULL OR p_cutoff > now() - interval '29 days' THEN
+  IF p_cutoff IS NULL OR p_cutoff > now() - interval '696 hours' THEN
     RAISE EXCEPTION 'audit events are kept 29 days at least (cutoff %)', p_cutoff
       USING ERRCODE = 'insufficient_privilege';
   END IF;

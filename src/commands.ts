@@ -134,6 +134,7 @@ const commands: Record<string, Command> = {
     run: async ({ args, app: { auth }, stdin }) => {
       const { values, positionals } = parse(args, { validity: { type: 'string' }, account: { type: 'string' } });
       const [given] = positionals;
+      if (positionals.length > 1) throw new UsageError('credential validate takes one <consumerKey>, or - for stdin');
       const consumerKey = given === '-' ? (await stdin()).trim() : given;
       if (!consumerKey) throw new UsageError('credential validate needs <consumerKey>, or - to read it from stdin');
       const validity = (values.validity ?? 'unlimited') as Validity;

@@ -101,6 +101,24 @@ t.test('no purge deletes events younger than 29 days, whoever calls the database
   t.equal((await log(svc, '?type=test.event')).json().length, 2, 'both events kept');
 });
 
+t.test("the 29 days are counted in hours, whatever time zone the caller's session sets", async (t) => {
+  // An attack round: `now() - interval '29 days'` was counted in the session's time zone, and a made-up zone whose
+  // clock jumps ahead 167 hours in the last 29 days brought the floor down to 22 days. This zone jumps 10 days ago.
+  const rule = (daysFromNow: number) => {
+    const d = new Date(Date.now() + daysFromNow * 86_400_000);
+    return `M${d.getUTCMonth() + 1}.${Math.ceil(d.getUTCDate() / 7)}.${d.getUTCDay()}`;
+  };
+  const zone = `STD0DST-167,${rule(-10)},${rule(10)}`;
+  await inRolledBackTransaction(db, async (trx) => {
+    await sql`SELECT set_config('TimeZone', ${zone}, true)`.execute(trx);
+    await t.rejects(
+      sql`SELECT audit_delete_before(now() - interval '695 hours', NULL)`.execute(trx),
+      /kept 29 days at least/,
+      '28 days and 23 hours ago is refused',
+    );
+  });
+});
+
 t.test("a service's log filtered by type reads that service's events of that type, not the whole table", async (t) => {
   // The attack: failed logins fill audit_event (no account needed: each writes login.failed into the service it
   // names); a filter by a rare type then read all of them, or every tenant's events (212 ms at 2.5 million), and a few

@@ -205,6 +205,8 @@ t.test(
       t.match(validated, { status: 'validated', expiration: String });
       const empty = await run(source('cli'), ['credential', 'validate', '-'], env, '\n');
       t.equal(empty.code, 64, 'an empty stdin is a usage error');
+      const two = await run(source('cli'), ['credential', 'validate', '-', consumerKey], env, `${consumerKey}\n`);
+      t.equal(two.code, 64, 'and so are two keys');
     });
 
     t.test('the CLI reports the server’s refusals with its usual exit codes', async (t) => {
