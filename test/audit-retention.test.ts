@@ -2,7 +2,7 @@ import t, { type Test } from 'tap';
 import { sql } from 'kysely';
 import pino from 'pino';
 import { loadConfig, MIN_AUDIT_DAYS } from '../src/config.js';
-import { expireOldestEventsIn, mayDeleteEvents } from '../src/features/audit/repository.js';
+import { deleteEventsBefore, mayDeleteEvents } from '../src/features/audit/repository.js';
 import { enqueueMessage } from '../src/notify/outbox.js';
 import { buildTestApp, TEST_ENV } from './helpers/app.js';
 import { secureWorker, WebhookReceiver } from './helpers/secure.js';
@@ -145,7 +145,7 @@ t.test('a batch reads the oldest events only, however many younger ones the tabl
     await sql`ANALYZE audit_event`.execute(trx);
     const cutoff = new Date(ctx.clock.now().getTime() - 30 * DAY);
     const read = (await tableScans(trx, 'audit_event')).rowsRead;
-    t.equal(await expireOldestEventsIn(trx, cutoff, 100), 0, 'none is old enough');
+    t.equal(await deleteEventsBefore(trx, cutoff, 100), 0, 'none is old enough');
     const rows = (await tableScans(trx, 'audit_event')).rowsRead - read;
     t.ok(rows <= 300, `the batch read ${rows} rows, not the 20,000`);
   });
@@ -185,7 +185,7 @@ t.test(
       await sql`GRANT EXECUTE ON FUNCTION audit_delete_before(timestamptz, integer) TO ${sql.id(role)}`.execute(trx);
       await sql`SET LOCAL ROLE ${sql.id(role)}`.execute(trx);
       t.equal(await mayDeleteEvents(trx), true, 'it may run the retention');
-      t.equal(await expireOldestEventsIn(trx, cutoff, 100), 5, 'the old events go');
+      t.equal(await deleteEventsBefore(trx, cutoff, 100), 5, 'the old events go');
       await sql`SAVEPOINT direct`.execute(trx);
       await sql`SELECT set_config('pcc.audit_purge', 'on', true)`.execute(trx);
       await t.rejects(sql`DELETE FROM audit_event`.execute(trx), /permission denied/, 'a DELETE of its own is refused');

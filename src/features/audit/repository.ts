@@ -2,8 +2,10 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../../db/types.js';
 import type { AuditEventInput } from './api.js';
 
+type Executor = Kysely<Database> | Transaction<Database>;
+
 /** Appends one event; it is written in the transaction of the change it records, never updated or deleted. */
-export async function insertEvent(trx: Kysely<Database> | Transaction<Database>, event: AuditEventInput): Promise<void> {
+export async function insertEvent(trx: Executor, event: AuditEventInput): Promise<void> {
   await trx
     .insertInto('audit_event')
     .values({
@@ -59,40 +61,30 @@ export async function listEvents(db: Kysely<Database>, serviceName: string, filt
  */
 export async function purgeEvents(db: Kysely<Database>, cutoff: Date, actor: string): Promise<number> {
   return db.transaction().execute(async (trx) => {
-    const deleted = await deleteBefore(trx, cutoff, null);
-    await insertEvent(trx, {
-      serviceName: null,
-      type: 'audit.purged',
-      actor,
-      ip: null,
-      data: { before: cutoff.toISOString(), deleted },
-    });
+    const deleted = await deleteEventsBefore(trx, cutoff, null);
+    await recordPurge(trx, cutoff, deleted, actor);
     return deleted;
   });
 }
 
 /**
- * The retention's purge: deletes the `batch` oldest events older than `cutoff`, found through the index of dates
- * (migrations/0023) wherever they sit in the table, in one transaction. When fewer than `batch` go, none older is left.
+ * Deletes the `batch` oldest events older than `cutoff` (all of them when `batch` is null) through
+ * `audit_delete_before` (migrations/0023), the one way events are deleted: at least 29 days old, found through the
+ * index of dates wherever they sit in the table. When fewer than `batch` go, none older is left.
  */
-export async function expireOldestEvents(db: Kysely<Database>, cutoff: Date, batch: number): Promise<number> {
-  return db.transaction().execute((trx) => expireOldestEventsIn(trx, cutoff, batch));
-}
-
-/** `expireOldestEvents` within a transaction of the caller's. */
-export const expireOldestEventsIn = (trx: Transaction<Database>, cutoff: Date, batch: number): Promise<number> =>
-  deleteBefore(trx, cutoff, batch);
-
-/** `audit_delete_before` (migrations/0023): the one way events are deleted, at least 29 days old. */
-async function deleteBefore(db: Kysely<Database> | Transaction<Database>, cutoff: Date, batch: number | null) {
+export async function deleteEventsBefore(db: Executor, cutoff: Date, batch: number | null): Promise<number> {
   const { rows } = await sql<{
     deleted: number;
   }>`SELECT audit_delete_before(${cutoff}::timestamptz, ${batch}::integer) AS deleted`.execute(db);
   return Number(rows[0]?.deleted ?? 0);
 }
 
+/** The purge's own event, `audit.purged` (the operator's, or the retention's). */
+export const recordPurge = (db: Executor, cutoff: Date, deleted: number, actor: string): Promise<void> =>
+  insertEvent(db, { serviceName: null, type: 'audit.purged', actor, ip: null, data: { before: cutoff.toISOString(), deleted } });
+
 /** Whether the database role may delete old audit events: EXECUTE on `audit_delete_before` (migrations/0023). */
-export async function mayDeleteEvents(db: Kysely<Database> | Transaction<Database>): Promise<boolean> {
+export async function mayDeleteEvents(db: Executor): Promise<boolean> {
   const { rows } = await sql<{ ok: boolean }>`SELECT has_function_privilege('audit_delete_before(timestamptz, integer)',
     'EXECUTE') AS ok`.execute(db);
   return rows[0]?.ok === true;

@@ -50,19 +50,11 @@ export class AuditService implements AuditLog {
   async expire(cutoff: Date, { batch = EXPIRY_BATCH, maxBatches = EXPIRY_MAX_BATCHES } = {}): Promise<number> {
     let deleted = 0;
     for (let i = 0; i < maxBatches; i++) {
-      const n = await repo.expireOldestEvents(this.db, cutoff, batch);
+      const n = await repo.deleteEventsBefore(this.db, cutoff, batch);
       deleted += n;
       if (n < batch) break;
     }
-    if (deleted > 0) {
-      await repo.insertEvent(this.db, {
-        serviceName: null,
-        type: 'audit.purged',
-        actor: 'retention',
-        ip: null,
-        data: { before: cutoff.toISOString(), deleted },
-      });
-    }
+    if (deleted > 0) await repo.recordPurge(this.db, cutoff, deleted, 'retention');
     return deleted;
   }
 

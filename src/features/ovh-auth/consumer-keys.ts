@@ -157,7 +157,6 @@ export class ConsumerKeyService {
       accountId = app!.account_id;
     }
     const now = this.clock.now();
-    if (cred.validation_expires_at <= now) throw badRequest('This credential expired before it was validated');
     const expiresAt = this.expiryOf(validity);
     const ok = await this.db.transaction().execute(async (trx) => {
       const decided = await repo.decideCredential(trx, cred.credential_id, { state: 'validated', accountId, now, expiresAt });
